@@ -1,0 +1,54 @@
+/*
+ * main: subcommand dispatch. Each subcommand lives in its own cmd-*.c file
+ * and is listed in the table below.
+ */
+#include "cmd.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct cmd_entry commands[] = {
+	{ "serve", cmd_serve, "run the daemon in the foreground" },
+	{ "check-config", cmd_check_config, "validate a configuration file" },
+	{ NULL, NULL, NULL }
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: popgate COMMAND [OPTIONS]\n"
+	    "\n"
+	    "popgate is a spam-filtering POP3 gateway. Commands:\n");
+	for (const struct cmd_entry *c = commands; c->name != NULL; c++)
+		fprintf(fp, "  %-14s %s\n", c->name, c->help);
+	fprintf(fp,
+	    "\n"
+	    "Every command takes -c FILE (the configuration; without it, the embedded\n"
+	    "defaults: state in ./var, POP3 on 127.0.0.1:1110 and 127.0.0.1:1995).\n"
+	    "'popgate COMMAND --help' describes one command. See popgate(8).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("popgate %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	for (const struct cmd_entry *c = commands; c->name != NULL; c++) {
+		if (strcmp(argv[1], c->name) == 0)
+			return c->fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "popgate: unknown command \"%s\"; try popgate --help\n", argv[1]);
+	return 2;
+}

@@ -1,0 +1,146 @@
+/*
+ * store: all persistent state, in one SQLite file (STATE/popgate.db).
+ *
+ * One struct store (one sqlite3 connection) per thread; WAL mode with a busy
+ * timeout and short transactions. Migrations are the numbered files in sql/,
+ * embedded into the binary and applied at open, in one transaction, tracked
+ * with PRAGMA user_version. Each table group has its own file
+ * (store-users.c, store-accounts.c, store-messages.c, ...). Nothing here logs:
+ * errors come back through error_r (a string owned by the store, valid until
+ * its next call).
+ */
+#ifndef POPGATE_STORE_H
+#define POPGATE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sqlite3.h>
+
+struct store;
+
+/* Opens (creating) the database at path and applies pending migrations. */
+int store_open(const char *path, struct store **st_r, const char **error_r);
+void store_close(struct store **stp);
+/* The raw connection, for the store-*.c files of other modules. */
+sqlite3 *store_db(struct store *st);
+/* Sets and returns the store's error string from the connection's last error. */
+const char *store_error(struct store *st);
+const char *store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int store_schema_version(struct store *st);
+
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
+int store_begin(struct store *st, const char **error_r);
+int store_commit(struct store *st, const char **error_r);
+void store_rollback(struct store *st);
+
+/* ---- users (store-users.c) ---- */
+struct store_user {
+	int64_t id;
+	char *name;
+	char *pwhash;
+	int admin;
+};
+void store_user_clear(struct store_user *u);
+int store_user_add(struct store *st, const char *name, const char *pwhash, int admin, const char **error_r);
+/* Returns 1 found, 0 not found, -1 error. */
+int store_user_get(struct store *st, const char *name, struct store_user *u_r, const char **error_r);
+/* Returns 1 deleted, 0 not found, -1 error. Deletes the user's accounts too. */
+int store_user_del(struct store *st, const char *name, const char **error_r);
+typedef int store_user_cb(const struct store_user *u, void *ctx);
+int store_user_foreach(struct store *st, store_user_cb *cb, void *ctx, const char **error_r);
+
+/* ---- accounts (store-accounts.c) ---- */
+enum store_tls { STORE_TLS_IMPLICIT, STORE_TLS_STARTTLS };
+struct store_account {
+	int64_t id;
+	int64_t owner_id;
+	char *owner;           /* user name */
+	char *name;
+	char *host;
+	int port;
+	enum store_tls tls;
+	char *login;
+	unsigned char *secret; /* encrypted with the secret box (crypto.h) */
+	size_t secret_len;
+	char *ca_file;         /* NULL: system trust store */
+	char *auth;            /* "auto", "user", "plain", "apop" */
+};
+void store_account_clear(struct store_account *a);
+int store_account_add(struct store *st, struct store_account *a, const char **error_r);
+/* By owner name and account name. Returns 1 found, 0 not found, -1 error. */
+int store_account_get(struct store *st, const char *owner, const char *name,
+    struct store_account *a_r, const char **error_r);
+int store_account_get_id(struct store *st, int64_t id, struct store_account *a_r, const char **error_r);
+int store_account_del(struct store *st, const char *owner, const char *name, const char **error_r);
+typedef int store_account_cb(const struct store_account *a, void *ctx);
+/* owner NULL: every account. */
+int store_account_foreach(struct store *st, const char *owner, store_account_cb *cb, void *ctx,
+    const char **error_r);
+
+/* ---- messages and bodies (store-messages.c) ---- */
+enum msg_state {
+	MSG_PENDING,   /* fetched, not yet classified: never shown */
+	MSG_HAM,       /* classified ham or unsure: shown */
+	MSG_SPAM,      /* quarantined: hidden */
+	MSG_RELEASED,  /* spam released by a person: shown */
+	MSG_DELETED,   /* deleted by the client; upstream DELE pending */
+	MSG_GONE,      /* no longer upstream; kept as a record */
+	MSG_STATE_COUNT
+};
+const char *store_msg_state_name(enum msg_state s);
+int store_msg_state_parse(const char *name, enum msg_state *s_r);
+
+struct store_message {
+	int64_t id;
+	int64_t account_id;
+	char *uidl;
+	int64_t size;          /* raw bytes as fetched upstream */
+	enum msg_state state;
+	double score;
+	char *verdict;         /* "ham", "unsure", "spam" or NULL */
+	char *reasons;         /* JSON or NULL */
+	char *added_headers;   /* CRLF lines popgate prepends on RETR/TOP; may be "" */
+	char *from_addr;
+	char *subject;
+	char *date;
+	int64_t fetched_at;
+	int has_body;
+};
+void store_message_clear(struct store_message *m);
+
+/* Returns 1 if the account already has a message with this UIDL (any state). */
+int store_message_known(struct store *st, int64_t account_id, const char *uidl, const char **error_r);
+/*
+ * Adds a message in state pending with its body copied in bounded chunks
+ * from fd (size bytes from offset 0). Call inside a transaction.
+ */
+int store_message_add(struct store *st, int64_t account_id, const char *uidl, int fd, int64_t size,
+    const char *from_addr, const char *subject, const char *date, int64_t *id_r, const char **error_r);
+int store_message_set_verdict(struct store *st, int64_t id, enum msg_state state, const char *verdict,
+    double score, const char *reasons, const char *added_headers, const char **error_r);
+int store_message_set_state(struct store *st, int64_t id, enum msg_state state, const char **error_r);
+/* Returns 1 found, 0 not found, -1 error. */
+int store_message_get(struct store *st, int64_t id, struct store_message *m_r, const char **error_r);
+typedef int store_message_cb(const struct store_message *m, void *ctx);
+/* Messages of one account in the given state (state -1: all), oldest first. */
+int store_message_foreach(struct store *st, int64_t account_id, int state, store_message_cb *cb, void *ctx,
+    const char **error_r);
+/* Drops the body and marks the message gone (after the upstream DELE). */
+int store_message_gone(struct store *st, int64_t id, const char **error_r);
+
+/* Streams a body in chunks. */
+struct store_body;
+int store_body_open(struct store *st, int64_t message_id, struct store_body **b_r, const char **error_r);
+/* Reads up to len bytes; returns bytes read, 0 at end, -1 on error. */
+ssize_t store_body_read(struct store_body *b, void *buf, size_t len);
+int64_t store_body_size(const struct store_body *b);
+void store_body_close(struct store_body **bp);
+
+/* ---- allow/block lists (store-lists.c) ---- */
+int store_list_add(struct store *st, const char *kind, const char *pattern, const char **error_r);
+int store_list_del(struct store *st, const char *kind, const char *pattern, const char **error_r);
+typedef int store_list_cb(const char *kind, const char *pattern, void *ctx);
+int store_list_foreach(struct store *st, store_list_cb *cb, void *ctx, const char **error_r);
+
+#endif
