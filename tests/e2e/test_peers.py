@@ -4,7 +4,6 @@ downloads the nasty messages from Dovecot in the form the gateway tests
 expect. If this file fails, the gateway tests' verdicts mean nothing."""
 import os
 import ssl
-import subprocess
 
 import clients
 import mailgen

@@ -216,7 +216,14 @@ class Raw:
     def line(self):
         """One reply line without CRLF; b'' when the server closed."""
         while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                chunk = b""
+            except ssl.SSLError as e:
+                if "EOF" not in str(e).upper() and "RESET" not in str(e).upper():
+                    raise
+                chunk = b""
             if not chunk:
                 self.eof = True
                 rest, self.buf = self.buf, b""

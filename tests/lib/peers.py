@@ -241,13 +241,15 @@ class Dovecot:
     what is still there, which is how tests see what popgate deleted.
     """
 
-    def __init__(self, directory, cert, key, users=None, ssl_min_protocol="TLSv1.2"):
+    def __init__(self, directory, cert, key, users=None, ssl_min_protocol="TLSv1.2",
+                 auth_mechanisms="plain login"):
         self.dir = os.path.join(directory, "dovecot")
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
         self.cert, self.key = cert, key
         self.users = dict(users or {"alice@pop.test": "secret"})
         self.ssl_min_protocol = ssl_min_protocol
+        self.auth_mechanisms = auth_mechanisms
         self.port_plain = free_port()
         self.port_tls = free_port()
         self.pid = None
@@ -272,7 +274,7 @@ ssl_cert = <{self.cert}
 ssl_key = <{self.key}
 ssl_min_protocol = {self.ssl_min_protocol}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {self.auth_mechanisms}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users
@@ -399,9 +401,9 @@ class Stunnel:
     forwards to a plain port, e.g. Dovecot's: an old-fashioned POP3S server."""
 
     def __init__(self, directory, connect_port, cert, key, tls_max="TLSv1.2", tls_min=None):
-        self.dir = os.path.join(directory, f"stunnel-{connect_port}")
-        os.makedirs(self.dir)
         self.port = free_port()
+        self.dir = os.path.join(directory, f"stunnel-{self.port}")
+        os.makedirs(self.dir)
         self.pidfile = os.path.join(self.dir, "stunnel.pid")
         self.logfile = os.path.join(self.dir, "stunnel.log")
         lines = [
@@ -438,11 +440,14 @@ class Popgate:
     """popgate under test: config in a temp folder, CLI helpers, the daemon
     as a child process, its log for failure reports."""
 
-    def __init__(self, directory, interval=2, login_wait=10, workers=2, timeout=30,
-                 log_level="debug", cert=None, extra=None, binary=None):
-        self.dir = os.path.join(directory, "popgate")
+    def __init__(self, directory, interval=5, login_wait=10, workers=2, timeout=30,
+                 log_level="debug", cert=None, extra=None, binary=None, name="popgate",
+                 environ=None):
+        self.dir = os.path.join(directory, name)
         os.makedirs(self.dir)
+        self.name = name
         self.bin = binary or popgate_binary()
+        self.environ = environ
         self.state_dir = os.path.join(self.dir, "state")
         self.port = free_port()          # plain + STLS
         self.port_tls = free_port()      # implicit TLS
@@ -510,9 +515,12 @@ class Popgate:
     # daemon
     def start(self, timeout=20):
         log = open(self.logfile, "ab")
+        env = None
+        if self.environ:
+            env = dict(os.environ, **self.environ)
         self.proc = subprocess.Popen([self.bin, "serve", "-c", self.config],
                                      stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         log.close()
         wait_port(self.port, proc=self.proc, timeout=timeout, what="popgate")
         wait_port(self.port_tls, proc=self.proc, timeout=timeout, what="popgate")
@@ -540,6 +548,21 @@ class Popgate:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.proc = None
+
+    def state_bytes(self):
+        """Bytes in the state folder (database, WAL): grows while syncing."""
+        total = 0
+        for root, _, files in os.walk(self.state_dir):
+            for n in files:
+                try:
+                    total += os.path.getsize(os.path.join(root, n))
+                except OSError:
+                    pass
+        return total
+
+    def has_asan(self):
+        with open(self.bin, "rb") as f:
+            return b"__asan_init" in f.read()
 
     def vm_hwm_kb(self):
         """Peak resident set size (VmHWM) of the daemon, in kB."""
@@ -589,7 +612,7 @@ class Env:
         for p in self._peers:
             if isinstance(p, (Popgate, Dovecot)):
                 text = p.log().splitlines()[-(tail if isinstance(p, Popgate) else 12):]
-                print(f"# --- {type(p).__name__} log (last {len(text)} lines) ---")
+                print(f"# --- {getattr(p, 'name', type(p).__name__)} log (last {len(text)} lines) ---")
                 for line in text:
                     print("# " + line)
         sys.stdout.flush()
