@@ -7,7 +7,6 @@ import os
 import clients
 import mailgen
 import peers
-import tap
 from peers import test
 
 WORK, HOME = "alice@pop.test", "alice-home@pop.test"
@@ -15,8 +14,7 @@ UP_PW = "upstream-secret"
 LOCAL_PW = "alice local pw"
 
 
-def setup():
-    env = peers.Env()
+def setup(env):
     env.ca = peers.CA(env.dir)
     cert, key = env.ca.issue()
     env.dovecot = env.start(peers.Dovecot(env.dir, cert, key, {WORK: UP_PW, HOME: UP_PW}))
@@ -39,7 +37,6 @@ def setup():
                                                 env.dovecot.ssl_context(env.ca.cert),
                                                 host="localhost")
                   for acct, login in (("work", WORK), ("home", HOME))}
-    return env
 
 
 def assert_same(got, want, what):
@@ -204,4 +201,4 @@ def nothing_was_deleted_upstream(env):
 
 
 if __name__ == "__main__":
-    tap.run(setup, lambda env: env.close())
+    peers.main(setup)

@@ -8,14 +8,12 @@ import ssl
 import clients
 import mailgen
 import peers
-import tap
 from peers import test
 
 USER, PW = "alice@pop.test", "secret"
 
 
-def setup():
-    env = peers.Env()
+def setup(env):
     env.ca = peers.CA(env.dir)
     cert, key = env.ca.issue()
     env.dovecot = env.start(peers.Dovecot(env.dir, cert, key, {USER: PW}))
@@ -23,7 +21,6 @@ def setup():
     for m in env.msgs:
         env.dovecot.add_message(USER, m)
     env.stunnel = env.start(peers.Stunnel(env.dir, env.dovecot.port_plain, cert, key))
-    return env
 
 
 def ctx(env):
@@ -154,4 +151,4 @@ def big_message_direct(env):
 
 
 if __name__ == "__main__":
-    tap.run(setup, lambda env: env.close())
+    peers.main(setup)

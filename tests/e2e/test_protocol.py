@@ -9,16 +9,16 @@ import time
 import clients
 import mailgen
 import peers
-import tap
 from peers import test
 
 WORK, HOME, BOB = "alice@pop.test", "alice-home@pop.test", "bob@pop.test"
 UP_PW = "upstream-secret"
 ALICE_PW, BOB_PW = "alice local pw", "bob-pw"
+IDLE = 10               # the smallest idle_timeout popgate accepts
+MAX_SESSIONS = 6
 
 
-def setup():
-    env = peers.Env()
+def setup(env):
     env.ca = peers.CA(env.dir)
     cert, key = env.ca.issue()
     env.dovecot = env.start(peers.Dovecot(env.dir, cert, key,
@@ -29,7 +29,8 @@ def setup():
         env.dovecot.add_message(WORK, m)
     for m in env.home:
         env.dovecot.add_message(HOME, m)
-    pg = env.pg = env.add(peers.Popgate(env.dir))
+    pg = env.pg = env.add(peers.Popgate(env.dir, extra={
+        "pop3": {"idle_timeout": str(IDLE), "max_sessions": str(MAX_SESSIONS)}}))
     pg.user_add("alice", ALICE_PW)
     pg.user_add("bob", BOB_PW)
     pg.account_add("work", "alice", "localhost", env.dovecot.port_tls, WORK, UP_PW,
@@ -39,7 +40,6 @@ def setup():
     pg.account_add("main", "bob", "localhost", env.dovecot.port_tls, BOB, UP_PW,
                    tls="implicit", ca_file=env.ca.cert)
     pg.start()
-    return env
 
 
 def raw(env, tls=True):
@@ -300,10 +300,64 @@ def too_many_bad_commands_disconnect(env):
 
 
 @test
-def idle_client_is_not_dropped_at_once(env):
+def idle_client_is_dropped_after_idle_timeout(env):
     r = login(env)
     time.sleep(0.5)
     assert r.cmd("NOOP").startswith(b"+OK")
+    t0 = time.monotonic()
+    assert r.closed(timeout=IDLE + 10), f"still connected after {IDLE + 10} s idle"
+    took = time.monotonic() - t0
+    assert IDLE - 1 <= took <= IDLE + 5, f"closed after {took:.1f} s, idle_timeout is {IDLE}"
+
+
+@test
+def second_session_on_same_account_is_in_use(env):
+    r = login(env, "alice/work")
+    r2 = raw(env)
+    r2.cmd("USER alice/work")
+    reply = r2.cmd(f"PASS {ALICE_PW}")
+    assert reply.startswith(b"-ERR [IN-USE]"), reply
+    r2.close()
+    # the aggregated view holds the same account
+    r2 = raw(env)
+    r2.cmd("USER alice")
+    reply = r2.cmd(f"PASS {ALICE_PW}")
+    assert reply.startswith(b"-ERR [IN-USE]"), reply
+    r2.close()
+    assert r.cmd("QUIT").startswith(b"+OK")
+    # QUIT releases it
+    r = peers.wait_until(lambda: _try_login(env, "alice/work"), 5, 0.05, "release on QUIT")
+    r.cmd("QUIT")
+
+
+def _try_login(env, user):
+    r = raw(env)
+    r.cmd(f"USER {user}")
+    if r.cmd(f"PASS {ALICE_PW}").startswith(b"+OK"):
+        return r
+    r.close()
+    return None
+
+
+@test
+def max_sessions_is_enforced(env):
+    conns, refused = [], None
+    try:
+        for _ in range(MAX_SESSIONS + 3):
+            r = clients.Raw(env.pg.port_tls, tls=True)
+            if r.greeting.startswith(b"+OK"):
+                conns.append(r)
+            else:
+                refused = r.greeting
+                break
+        assert refused is not None, f"{len(conns)} sessions accepted, max_sessions is {MAX_SESSIONS}"
+        assert len(conns) <= MAX_SESSIONS, len(conns)
+        assert refused.startswith(b"-ERR [SYS/TEMP]"), refused
+    finally:
+        for r in conns:
+            r.close()
+    # and once they are gone, clients are served again
+    r = peers.wait_until(lambda: _try_login(env, "alice/work"), 10, 0.05, "a free session")
     r.cmd("QUIT")
 
 
@@ -455,4 +509,4 @@ def daemon_still_running(env):
 
 
 if __name__ == "__main__":
-    tap.run(setup, lambda env: env.close())
+    peers.main(setup)

@@ -9,7 +9,6 @@ import threading
 import clients
 import mailgen
 import peers
-import tap
 from peers import test
 
 UP_PW = "upstream-secret"
@@ -18,8 +17,7 @@ TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop
                                     "spam@pop.test", "big@pop.test", "crash@pop.test")
 
 
-def setup():
-    env = peers.Env()
+def setup(env):
     env.ca = peers.CA(env.dir)
     cert, key = env.ca.issue()
     env.cert, env.key = cert, key
@@ -55,7 +53,6 @@ def setup():
     pg.account_add("main", "spam", "localhost", d.port_tls, SPAM, UP_PW, "implicit", ca)
     pg.list_add("block", "*@spam.example")
     pg.start()
-    return env
 
 
 def ctx(env):
@@ -208,4 +205,4 @@ def daemon_still_running(env):
 
 
 if __name__ == "__main__":
-    tap.run(setup, lambda env: env.close())
+    peers.main(setup)

@@ -89,7 +89,13 @@ def wait_count(port, user, password, count, context=None, timeout=30, mode="impl
     seen = []
 
     def ok():
-        seen.append(stat(port, user, password, mode, context)[0])
+        try:
+            seen.append(stat(port, user, password, mode, context)[0])
+        except poplib.error_proto as e:
+            # a session that just ended may still hold the mailbox
+            if b"[IN-USE]" not in e.args[0]:
+                raise
+            return False
         return seen[-1] == count
     try:
         peers.wait_until(ok, timeout, interval=0.2, what=f"{count} messages for {user}")

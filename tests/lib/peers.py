@@ -639,3 +639,19 @@ def test(fn):
             raise
     wrapper.__name__ = fn.__name__
     return tap.test(wrapper)
+
+
+def main(setup, prefix="popgate-e2e-"):
+    """Runs the registered tests with one Env: setup(env) starts the peers
+    the file shares; if it fails, their logs are shown and everything it
+    started is stopped before bailing out."""
+    def _setup():
+        env = Env(prefix)
+        try:
+            setup(env)
+        except Exception:
+            env.dump_logs()
+            env.close()
+            raise
+        return env
+    tap.run(_setup, lambda env: env.close())
