@@ -23,13 +23,12 @@
 
 #include "tls.h"
 
-static __thread char tls_errbuf[512];
 
-/* Formats "what: OpenSSL reason" into the thread's error buffer. */
-static const char *tls_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Formats "what: OpenSSL reason" into err. */
+static void tls_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static const char *
-tls_err(const char *fmt, ...)
+static void
+tls_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	unsigned long e, last = 0, sys = 0;
 	const char *reason = NULL;
@@ -55,10 +54,9 @@ tls_err(const char *fmt, ...)
 	else if (saved != 0)
 		reason = strerror(saved);
 	if (reason != NULL)
-		snprintf(tls_errbuf, sizeof tls_errbuf, "%s: %s", what, reason);
+		snprintf(err, errlen, "%s: %s", what, reason);
 	else
-		snprintf(tls_errbuf, sizeof tls_errbuf, "%s", what);
-	return tls_errbuf;
+		snprintf(err, errlen, "%s", what);
 }
 
 int
@@ -103,7 +101,7 @@ tls_version_name(int version)
 }
 
 int
-tls_load_system_store(X509_STORE *store, const char **error_r)
+tls_load_system_store(X509_STORE *store, char *err, size_t errlen)
 {
 	const char *file = X509_get_default_cert_file();
 	const char *dir = X509_get_default_cert_dir();
@@ -121,59 +119,57 @@ tls_load_system_store(X509_STORE *store, const char **error_r)
 		loaded = 1;
 	ERR_clear_error();
 	if (!loaded) {
-		snprintf(tls_errbuf, sizeof tls_errbuf, "no system trust store at %s or %s", file, dir);
-		*error_r = tls_errbuf;
+		snprintf(err, errlen, "no system trust store at %s or %s", file, dir);
 		return -1;
 	}
 	return 0;
 }
 
 static int
-tls_set_versions(SSL_CTX *ctx, int min, int max, const char **error_r)
+tls_set_versions(SSL_CTX *ctx, int min, int max, char *err, size_t errlen)
 {
 	if (min == 0)
 		min = TLS1_2_VERSION;
 	if (max == 0)
 		max = TLS1_3_VERSION;
 	if (min > max) {
-		snprintf(tls_errbuf, sizeof tls_errbuf, "TLS minimum %s is above maximum %s",
+		snprintf(err, errlen, "TLS minimum %s is above maximum %s",
 		    tls_version_name(min), tls_version_name(max));
-		*error_r = tls_errbuf;
 		return -1;
 	}
 	if (min < TLS1_2_VERSION)
 		SSL_CTX_set_security_level(ctx, 0);	/* 1.0/1.1 need SHA-1 */
 	if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, max) != 1) {
-		*error_r = tls_err("cannot set TLS versions");
+		tls_err(err, errlen, "cannot set TLS versions");
 		return -1;
 	}
 	return 0;
 }
 
 SSL_CTX *
-tls_client_ctx_new(const struct tls_client_opts *o, const char **error_r)
+tls_client_ctx_new(const struct tls_client_opts *o, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 
 	ERR_clear_error();
 	errno = 0;
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		*error_r = tls_err("SSL_CTX_new");
+		tls_err(err, errlen, "SSL_CTX_new");
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	if (tls_set_versions(ctx, o->min_version, o->max_version, error_r) == -1)
+	if (tls_set_versions(ctx, o->min_version, o->max_version, err, errlen) == -1)
 		goto fail;
 	if (o->store != NULL)
 		SSL_CTX_set1_cert_store(ctx, o->store);
 	else if (o->ca_file != NULL) {
 		if (SSL_CTX_load_verify_file(ctx, o->ca_file) != 1) {
-			*error_r = tls_err("cannot load CA file %s", o->ca_file);
+			tls_err(err, errlen, "cannot load CA file %s", o->ca_file);
 			goto fail;
 		}
-	} else if (tls_load_system_store(SSL_CTX_get_cert_store(ctx), error_r) == -1)
+	} else if (tls_load_system_store(SSL_CTX_get_cert_store(ctx), err, errlen) == -1)
 		goto fail;
 	return ctx;
 fail:
@@ -182,20 +178,20 @@ fail:
 }
 
 SSL_CTX *
-tls_probe_ctx_new(int min_version, int max_version, const char **error_r)
+tls_probe_ctx_new(int min_version, int max_version, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 
 	ERR_clear_error();
 	errno = 0;
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		*error_r = tls_err("SSL_CTX_new");
+		tls_err(err, errlen, "SSL_CTX_new");
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_security_level(ctx, 0);
 	if (tls_set_versions(ctx, min_version ? min_version : TLS1_VERSION,
-	    max_version ? max_version : TLS1_3_VERSION, error_r) == -1) {
+	    max_version ? max_version : TLS1_3_VERSION, err, errlen) == -1) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -203,33 +199,33 @@ tls_probe_ctx_new(int min_version, int max_version, const char **error_r)
 }
 
 SSL_CTX *
-tls_server_ctx_new(const char *cert_file, const char *key_file, const char **error_r)
+tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 
 	ERR_clear_error();
 	errno = 0;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		*error_r = tls_err("SSL_CTX_new");
+		tls_err(err, errlen, "SSL_CTX_new");
 		return NULL;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (tls_set_versions(ctx, TLS1_2_VERSION, TLS1_3_VERSION, error_r) == -1)
+	if (tls_set_versions(ctx, TLS1_2_VERSION, TLS1_3_VERSION, err, errlen) == -1)
 		goto fail;
 	errno = 0;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-		*error_r = tls_err("cannot load certificate %s", cert_file);
+		tls_err(err, errlen, "cannot load certificate %s", cert_file);
 		goto fail;
 	}
 	errno = 0;
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		*error_r = tls_err("cannot load key %s", key_file);
+		tls_err(err, errlen, "cannot load key %s", key_file);
 		goto fail;
 	}
 	errno = 0;
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		*error_r = tls_err("key %s does not match the certificate", key_file);
+		tls_err(err, errlen, "key %s does not match the certificate", key_file);
 		goto fail;
 	}
 	return ctx;
@@ -240,21 +236,20 @@ fail:
 
 /* Writes to path.tmp (with mode) then renames, so a crash leaves no half file. */
 static int
-tls_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, const char **error_r)
+tls_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, char *err, size_t errlen)
 {
 	char tmp[4096];
 	FILE *f;
 	int fd, ok;
 
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-		*error_r = "path too long";
+		snprintf(err, errlen, "path too long");
 		return -1;
 	}
 	unlink(tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) == -1 ||
 	    (f = fdopen(fd, "w")) == NULL) {
-		snprintf(tls_errbuf, sizeof tls_errbuf, "cannot create %.300s: %s", tmp, strerror(errno));
-		*error_r = tls_errbuf;
+		snprintf(err, errlen, "cannot create %.300s: %s", tmp, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -266,8 +261,7 @@ tls_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, const ch
 	ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
 	ok = fclose(f) == 0 && ok;
 	if (!ok || rename(tmp, path) == -1) {
-		snprintf(tls_errbuf, sizeof tls_errbuf, "cannot write %.300s: %s", path, strerror(errno));
-		*error_r = tls_errbuf;
+		snprintf(err, errlen, "cannot write %.300s: %s", path, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -275,7 +269,7 @@ tls_write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, const ch
 }
 
 int
-tls_selfsigned_ensure(const char *cert_file, const char *key_file, const char **error_r)
+tls_server_ensure_cert(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
@@ -291,15 +285,14 @@ tls_selfsigned_ensure(const char *cert_file, const char *key_file, const char **
 	if (have_cert && have_key)
 		return 0;
 	if (have_cert || have_key) {
-		snprintf(tls_errbuf, sizeof tls_errbuf, "%s exists but %s does not: refusing to overwrite",
+		snprintf(err, errlen, "%s exists but %s does not: refusing to overwrite",
 		    have_cert ? cert_file : key_file, have_cert ? key_file : cert_file);
-		*error_r = tls_errbuf;
 		return -1;
 	}
 	ERR_clear_error();
 	errno = 0;
 	if ((key = EVP_EC_gen("P-256")) == NULL || (x = X509_new()) == NULL) {
-		*error_r = tls_err("cannot generate a key");
+		tls_err(err, errlen, "cannot generate a key");
 		goto done;
 	}
 	if (RAND_bytes(serial, sizeof serial) != 1)
@@ -335,16 +328,16 @@ tls_selfsigned_ensure(const char *cert_file, const char *key_file, const char **
 	}
 	if (X509_sign(x, key, EVP_sha256()) == 0)
 		goto sslfail;
-	if (tls_write_pem(key_file, 0600, key, NULL, error_r) == -1)
+	if (tls_write_pem(key_file, 0600, key, NULL, err, errlen) == -1)
 		goto done;
-	if (tls_write_pem(cert_file, 0644, NULL, x, error_r) == -1) {
+	if (tls_write_pem(cert_file, 0644, NULL, x, err, errlen) == -1) {
 		unlink(key_file);
 		goto done;
 	}
 	r = 1;
 	goto done;
 sslfail:
-	*error_r = tls_err("cannot make a self-signed certificate");
+	tls_err(err, errlen, "cannot make a self-signed certificate");
 done:
 	BN_free(bn);
 	X509_free(x);
@@ -360,19 +353,19 @@ struct tls_server {
 };
 
 struct tls_server *
-tls_server_new(const char *cert_file, const char *key_file, const char **error_r)
+tls_server_new(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
 	struct tls_server *ts;
 
 	if ((ts = calloc(1, sizeof *ts)) == NULL ||
 	    (ts->cert_file = strdup(cert_file)) == NULL ||
 	    (ts->key_file = strdup(key_file)) == NULL) {
-		*error_r = "out of memory";
+		snprintf(err, errlen, "out of memory");
 		tls_server_free(&ts);
 		return NULL;
 	}
 	pthread_mutex_init(&ts->lock, NULL);
-	if ((ts->ctx = tls_server_ctx_new(cert_file, key_file, error_r)) == NULL) {
+	if ((ts->ctx = tls_server_ctx_new(cert_file, key_file, err, errlen)) == NULL) {
 		tls_server_free(&ts);
 		return NULL;
 	}
@@ -392,11 +385,11 @@ tls_server_ctx(struct tls_server *ts)
 }
 
 int
-tls_server_reload(struct tls_server *ts, const char **error_r)
+tls_server_reload(struct tls_server *ts, char *err, size_t errlen)
 {
 	SSL_CTX *ctx, *old;
 
-	if ((ctx = tls_server_ctx_new(ts->cert_file, ts->key_file, error_r)) == NULL)
+	if ((ctx = tls_server_ctx_new(ts->cert_file, ts->key_file, err, errlen)) == NULL)
 		return -1;
 	pthread_mutex_lock(&ts->lock);
 	old = ts->ctx;

@@ -23,17 +23,22 @@ struct tls_client_opts {
 	int max_version;	/* 0: TLS 1.3 */
 };
 
-/* A verifying client context, or NULL with *error_r set. */
-SSL_CTX *tls_client_ctx_new(const struct tls_client_opts *o, const char **error_r);
+/*
+ * Functions that can fail write why into err (errlen bytes) and return
+ * NULL or -1.
+ */
+
+/* A verifying client context. */
+SSL_CTX *tls_client_ctx_new(const struct tls_client_opts *o, char *err, size_t errlen);
 /*
  * A non-verifying client context spanning every version OpenSSL can still
  * speak (TLS 1.0 to 1.3 at security level 0): only for diagnosing which
  * versions a server accepts, never for mail or passwords.
  */
-SSL_CTX *tls_probe_ctx_new(int min_version, int max_version, const char **error_r);
+SSL_CTX *tls_probe_ctx_new(int min_version, int max_version, char *err, size_t errlen);
 
 /* The OS trust store: OpenSSL's built-in paths, ignoring SSL_CERT_FILE/DIR. */
-int tls_load_system_store(X509_STORE *store, const char **error_r);
+int tls_load_system_store(X509_STORE *store, char *err, size_t errlen);
 
 /* "1.2", "TLSv1.2", "tls1.2" -> TLS1_2_VERSION; -1 if unknown. */
 int tls_version_parse(const char *s);
@@ -41,22 +46,22 @@ int tls_version_parse(const char *s);
 const char *tls_version_name(int version);
 
 /* Server context from a PEM chain and key (TLS 1.2 minimum). */
-SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const char **error_r);
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
 /*
  * Writes a self-signed EC P-256 certificate (SAN localhost, 127.0.0.1, ::1)
  * and its key (mode 0600) when both files are absent. Returns 1 if made,
  * 0 if both exist, -1 on error (also when only one of them exists).
  */
-int tls_selfsigned_ensure(const char *cert_file, const char *key_file, const char **error_r);
+int tls_server_ensure_cert(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
 /* A server context that can be reloaded while sessions use the old one. */
 struct tls_server;
-struct tls_server *tls_server_new(const char *cert_file, const char *key_file, const char **error_r);
+struct tls_server *tls_server_new(const char *cert_file, const char *key_file, char *err, size_t errlen);
 /* A new reference to the current context: SSL_CTX_free() it when done. */
 SSL_CTX *tls_server_ctx(struct tls_server *ts);
 /* Rebuilds from the same files; on error the old context stays. */
-int tls_server_reload(struct tls_server *ts, const char **error_r);
+int tls_server_reload(struct tls_server *ts, char *err, size_t errlen);
 void tls_server_free(struct tls_server **tsp);
 
 /* Why a client handshake failed, from conn_ssl_error() and conn_verify_result(). */

@@ -97,19 +97,19 @@ test_versions(void)
 static void
 test_selfsigned(void)
 {
-	const char *error = NULL;
+	char error[512] = "";
 	struct stat st;
 	X509 *x;
 	FILE *f;
 	int r;
 
-	r = tls_selfsigned_ensure(path("cert.pem"), path("key.pem"), &error);
+	r = tls_server_ensure_cert(path("cert.pem"), path("key.pem"), error, sizeof error);
 	CHECK(r == 1, "self-signed pair made (%s)", r == -1 ? error : "");
 	CHECK(stat(path("key.pem"), &st) == 0 && (st.st_mode & 0777) == 0600, "key is 0600");
 	CHECK(access(path("cert.pem.tmp"), F_OK) == -1, "no temp file left");
-	r = tls_selfsigned_ensure(path("cert.pem"), path("key.pem"), &error);
+	r = tls_server_ensure_cert(path("cert.pem"), path("key.pem"), error, sizeof error);
 	CHECK(r == 0, "second call keeps the pair");
-	r = tls_selfsigned_ensure(path("cert.pem"), path("other-key.pem"), &error);
+	r = tls_server_ensure_cert(path("cert.pem"), path("other-key.pem"), error, sizeof error);
 	CHECK(r == -1 && strstr(error, "refusing") != NULL, "half a pair is an error: %s", error);
 
 	f = fopen(path("cert.pem"), "r");
@@ -171,19 +171,19 @@ test_handshakes(void)
 {
 	struct tls_client_opts o;
 	enum tls_failure fail;
-	const char *error = NULL;
+	char error[512] = "";
 	SSL_CTX *sctx, *cctx, *sys, *tmp;
 	char err[256];
 	int r;
 
-	sctx = tls_server_ctx_new(path("cert.pem"), path("key.pem"), &error);
+	sctx = tls_server_ctx_new(path("cert.pem"), path("key.pem"), error, sizeof error);
 	CHECK(sctx != NULL, "server context from the generated pair");
 	memset(&o, 0, sizeof o);
 	o.ca_file = path("cert.pem");
-	cctx = tls_client_ctx_new(&o, &error);
+	cctx = tls_client_ctx_new(&o, error, sizeof error);
 	CHECK(cctx != NULL, "client context with a CA file");
 	o.ca_file = NULL;
-	sys = tls_client_ctx_new(&o, &error);
+	sys = tls_client_ctx_new(&o, error, sizeof error);
 	CHECK(sys != NULL, "client context with the system store (%s)", sys == NULL ? error : "");
 
 	r = handshake(sctx, cctx, "localhost", &fail, err, sizeof err);
@@ -201,35 +201,35 @@ test_handshakes(void)
 	SSL_CTX_set_max_proto_version(sctx, TLS1_2_VERSION);
 	o.ca_file = path("cert.pem");
 	o.min_version = TLS1_3_VERSION;
-	tmp = tls_client_ctx_new(&o, &error);
+	tmp = tls_client_ctx_new(&o, error, sizeof error);
 	r = handshake(sctx, tmp, "localhost", &fail, err, sizeof err);
 	CHECK(r != 0 && fail == TLS_FAIL_VERSION, "TLS-1.2 server, TLS-1.3 client: version (%d: %s)", fail, err);
 	SSL_CTX_free(tmp);
 	o.min_version = 0;
-	tmp = tls_client_ctx_new(&o, &error);
+	tmp = tls_client_ctx_new(&o, error, sizeof error);
 	r = handshake(sctx, tmp, "localhost", &fail, err, sizeof err);
 	CHECK(r == 0, "TLS-1.2 server, default client works (%s)", err);
 	SSL_CTX_free(tmp);
 	SSL_CTX_set_max_proto_version(sctx, TLS1_3_VERSION);
 	SSL_CTX_set_min_proto_version(sctx, TLS1_3_VERSION);
 	o.max_version = TLS1_2_VERSION;
-	tmp = tls_client_ctx_new(&o, &error);
+	tmp = tls_client_ctx_new(&o, error, sizeof error);
 	r = handshake(sctx, tmp, "localhost", &fail, err, sizeof err);
 	CHECK(r != 0 && (fail == TLS_FAIL_VERSION || fail == TLS_FAIL_EOF),
 	    "TLS-1.3 server, TLS-1.2 client: version or eof (%d: %s)", fail, err);
 	SSL_CTX_free(tmp);
 	o.min_version = TLS1_3_VERSION;
 	o.max_version = TLS1_2_VERSION;
-	tmp = tls_client_ctx_new(&o, &error);
+	tmp = tls_client_ctx_new(&o, error, sizeof error);
 	CHECK(tmp == NULL && strstr(error, "above") != NULL, "min above max refused: %s", error);
 	o.min_version = o.max_version = 0;
 	SSL_CTX_free(sctx);
 
 	/* Expired. */
 	write_cert(path("old.pem"), path("old-key.pem"), -7200, -3600);
-	sctx = tls_server_ctx_new(path("old.pem"), path("old-key.pem"), &error);
+	sctx = tls_server_ctx_new(path("old.pem"), path("old-key.pem"), error, sizeof error);
 	o.ca_file = path("old.pem");
-	tmp = tls_client_ctx_new(&o, &error);
+	tmp = tls_client_ctx_new(&o, error, sizeof error);
 	r = handshake(sctx, tmp, "localhost", &fail, err, sizeof err);
 	CHECK(r != 0 && fail == TLS_FAIL_EXPIRED, "expired classified (%d: %s)", fail, err);
 	SSL_CTX_free(tmp);
@@ -237,7 +237,7 @@ test_handshakes(void)
 
 	/* A CA file that is not there. */
 	o.ca_file = path("missing.pem");
-	tmp = tls_client_ctx_new(&o, &error);
+	tmp = tls_client_ctx_new(&o, error, sizeof error);
 	CHECK(tmp == NULL && strstr(error, "missing.pem") != NULL, "missing CA file: %s", error);
 
 	SSL_CTX_free(cctx);
@@ -250,18 +250,18 @@ test_reload(void)
 	struct tls_server *ts;
 	struct tls_client_opts o;
 	enum tls_failure fail;
-	const char *error = NULL;
+	char error[512] = "";
 	SSL_CTX *old, *cur, *cctx;
 	char err[256];
 	int r;
 
 	write_cert(path("r.pem"), path("r-key.pem"), -60, 3600);
-	ts = tls_server_new(path("r.pem"), path("r-key.pem"), &error);
+	ts = tls_server_new(path("r.pem"), path("r-key.pem"), error, sizeof error);
 	CHECK(ts != NULL, "tls_server_new");
 	old = tls_server_ctx(ts);
 
 	write_cert(path("r.pem"), path("r-key.pem"), -60, 3600);
-	r = tls_server_reload(ts, &error);
+	r = tls_server_reload(ts, error, sizeof error);
 	CHECK(r == 0, "reload");
 	cur = tls_server_ctx(ts);
 	CHECK(cur != old, "reload swapped the context");
@@ -269,7 +269,7 @@ test_reload(void)
 	/* The new certificate is served; the old context still works for its holder. */
 	memset(&o, 0, sizeof o);
 	o.ca_file = path("r.pem");
-	cctx = tls_client_ctx_new(&o, &error);
+	cctx = tls_client_ctx_new(&o, error, sizeof error);
 	r = handshake(cur, cctx, "localhost", &fail, err, sizeof err);
 	CHECK(r == 0, "new certificate served (%s)", err);
 	r = handshake(old, cctx, "localhost", &fail, err, sizeof err);
@@ -280,7 +280,7 @@ test_reload(void)
 	FILE *f = fopen(path("r-key.pem"), "w");
 	fputs("garbage\n", f);
 	fclose(f);
-	r = tls_server_reload(ts, &error);
+	r = tls_server_reload(ts, error, sizeof error);
 	CHECK(r == -1 && strstr(error, "r-key.pem") != NULL, "broken key refused: %s", error);
 	SSL_CTX *after = tls_server_ctx(ts);
 	CHECK(after == cur, "context unchanged after failed reload");
