@@ -11,7 +11,9 @@ import mailgen
 import peers
 from peers import test
 
-WORK, HOME, BOB = "alice@pop.test", "alice-home@pop.test", "bob@pop.test"
+WORK, HOME = "alice@pop.test", "alice-home@pop.test"
+# bob has one account per DELE/RSET scenario, each its own upstream mailbox
+BOB = {k: f"bob-{k}@pop.test" for k in ("dele", "rset", "drop")}
 UP_PW = "upstream-secret"
 ALICE_PW, BOB_PW = "alice local pw", "bob-pw"
 IDLE = 10               # the smallest idle_timeout popgate accepts
@@ -22,7 +24,8 @@ def setup(env):
     env.ca = peers.CA(env.dir)
     cert, key = env.ca.issue()
     env.dovecot = env.start(peers.Dovecot(env.dir, cert, key,
-                                          {WORK: UP_PW, HOME: UP_PW, BOB: UP_PW}))
+                                          dict({WORK: UP_PW, HOME: UP_PW},
+                                               **{u: UP_PW for u in BOB.values()})))
     env.work = [mailgen.message(f"work {i}", tag="work") for i in range(3)] + [mailgen.dots()]
     env.home = [mailgen.message(f"home {i}", tag="home") for i in range(2)]
     for m in env.work:
@@ -37,8 +40,9 @@ def setup(env):
                    tls="implicit", ca_file=env.ca.cert)
     pg.account_add("home", "alice", "localhost", env.dovecot.port_plain, HOME, UP_PW,
                    tls="starttls", ca_file=env.ca.cert)
-    pg.account_add("main", "bob", "localhost", env.dovecot.port_tls, BOB, UP_PW,
-                   tls="implicit", ca_file=env.ca.cert)
+    for acct, login_ in BOB.items():
+        pg.account_add(acct, "bob", "localhost", env.dovecot.port_tls, login_, UP_PW,
+                       tls="implicit", ca_file=env.ca.cert)
     pg.start()
 
 
@@ -70,8 +74,8 @@ def assert_capa_core(caps, where):
     assert sasl and "PLAIN" in sasl[0], f"{where}: CAPA lacks SASL PLAIN: {caps}"
 
 
-def bob_session(env):
-    return login(env, "bob", BOB_PW)
+def bob_session(env, acct):
+    return login(env, f"bob/{acct}", BOB_PW)
 
 
 def numbered(r):
@@ -331,10 +335,11 @@ def second_session_on_same_account_is_in_use(env):
 
 
 def _try_login(env, user):
-    r = raw(env)
-    r.cmd(f"USER {user}")
-    if r.cmd(f"PASS {ALICE_PW}").startswith(b"+OK"):
-        return r
+    r = clients.Raw(env.pg.port_tls, tls=True)
+    if r.greeting.startswith(b"+OK"):
+        r.cmd(f"USER {user}")
+        if r.cmd(f"PASS {ALICE_PW}").startswith(b"+OK"):
+            return r
     r.close()
     return None
 
@@ -344,7 +349,7 @@ def max_sessions_is_enforced(env):
     conns, refused = [], None
     try:
         for _ in range(MAX_SESSIONS + 3):
-            r = clients.Raw(env.pg.port_tls, tls=True)
+            r = clients.Raw(env.pg.port, tls=False)
             if r.greeting.startswith(b"+OK"):
                 conns.append(r)
             else:
@@ -414,28 +419,22 @@ def pipelining_on_plain_port_before_stls_is_not_carried_over(env):
 
 # ------------------------------------------------------- DELE, RSET, QUIT
 
-def bob_messages(env, n, subject):
-    msgs = [mailgen.message(f"{subject} {i}", tag="bob") for i in range(n)]
+def bob_messages(env, acct, n):
+    msgs = [mailgen.message(f"{acct} {i}", tag=acct) for i in range(n)]
     for m in msgs:
-        env.dovecot.add_message(BOB, m)
-    return msgs
-
-
-def bob_reset(env, n, subject):
-    env.dovecot.clear(BOB)
-    msgs = bob_messages(env, n, subject)
-    clients.wait_count(env.pg.port_tls, "bob", BOB_PW, n, env.pg.ssl_context())
+        env.dovecot.add_message(BOB[acct], m)
+    clients.wait_count(env.pg.port_tls, f"bob/{acct}", BOB_PW, n, env.pg.ssl_context())
     return msgs
 
 
 @test
 def dele_then_quit_deletes_upstream(env):
-    msgs = bob_reset(env, 4, "dele")
-    r = bob_session(env)
+    msgs = bob_messages(env, "dele", 4)
+    r = bob_session(env, "dele")
     got = numbered(r)
-    victims = [n for n, d in got.items() if d in (mailgen.wire_form(msgs[0]),
-                                                   mailgen.wire_form(msgs[2]))]
-    assert len(victims) == 2
+    want = {mailgen.message_id(msgs[0]), mailgen.message_id(msgs[2])}
+    victims = [n for n, d in got.items() if mailgen.message_id(d) in want]
+    assert len(victims) == 2, [mailgen.message_id(d) for d in got.values()]
     for n in victims:
         assert r.cmd(f"DELE {n}").startswith(b"+OK")
     # a deleted message is gone from the session at once
@@ -443,11 +442,11 @@ def dele_then_quit_deletes_upstream(env):
     assert int(r.cmd("STAT").split()[1]) == 2
     reply = r.cmd("QUIT")
     assert reply.startswith(b"+OK"), reply
-    left = env.dovecot.upstream(BOB)
+    left = env.dovecot.upstream(BOB["dele"])
     if sorted(left) != sorted([msgs[1], msgs[3]]):
         late = ""
         try:
-            peers.wait_until(lambda: sorted(env.dovecot.upstream(BOB)) ==
+            peers.wait_until(lambda: sorted(env.dovecot.upstream(BOB["dele"])) ==
                              sorted([msgs[1], msgs[3]]), 15, 0.1)
             late = " (they were deleted later, after QUIT had answered)"
         except TimeoutError:
@@ -455,35 +454,35 @@ def dele_then_quit_deletes_upstream(env):
         raise AssertionError(f"upstream holds {len(left)} messages right after QUIT, "
                              f"want 2{late}")
     # and a new session no longer shows them
-    r = bob_session(env)
+    r = bob_session(env, "dele")
     assert int(r.cmd("STAT").split()[1]) == 2
     r.cmd("QUIT")
 
 
 @test
 def rset_deletes_nothing(env):
-    msgs = bob_reset(env, 3, "rset")
-    r = bob_session(env)
+    msgs = bob_messages(env, "rset", 3)
+    r = bob_session(env, "rset")
     for n in (1, 2, 3):
         assert r.cmd(f"DELE {n}").startswith(b"+OK")
     assert int(r.cmd("STAT").split()[1]) == 0
     assert r.cmd("RSET").startswith(b"+OK")
     assert int(r.cmd("STAT").split()[1]) == 3
     assert r.cmd("QUIT").startswith(b"+OK")
-    assert sorted(env.dovecot.upstream(BOB)) == sorted(msgs)
-    clients.wait_count(env.pg.port_tls, "bob", BOB_PW, 3, env.pg.ssl_context(), timeout=5)
+    assert sorted(env.dovecot.upstream(BOB["rset"])) == sorted(msgs)
+    clients.wait_count(env.pg.port_tls, "bob/rset", BOB_PW, 3, env.pg.ssl_context(), timeout=5)
 
 
 @test
 def dropped_connection_deletes_nothing(env):
-    msgs = bob_reset(env, 3, "drop")
-    r = bob_session(env)
+    msgs = bob_messages(env, "drop", 3)
+    r = bob_session(env, "drop")
     for n in (1, 2):
         assert r.cmd(f"DELE {n}").startswith(b"+OK")
     r.close()       # no QUIT: the UPDATE state is never entered
     # a new session (which syncs) still sees all three, and so does Dovecot
-    clients.wait_count(env.pg.port_tls, "bob", BOB_PW, 3, env.pg.ssl_context(), timeout=5)
-    assert sorted(env.dovecot.upstream(BOB)) == sorted(msgs)
+    clients.wait_count(env.pg.port_tls, "bob/drop", BOB_PW, 3, env.pg.ssl_context(), timeout=5)
+    assert sorted(env.dovecot.upstream(BOB["drop"])) == sorted(msgs)
 
 
 @test
@@ -494,7 +493,8 @@ def dele_in_aggregated_view_deletes_in_right_account(env):
     clients.wait_count(env.pg.port_tls, "alice", ALICE_PW, total, env.pg.ssl_context())
     r = login(env, "alice")
     got = numbered(r)
-    n = next(n for n, d in got.items() if d == mailgen.wire_form(extra))
+    n = next(n for n, d in got.items()
+             if mailgen.message_id(d) == mailgen.message_id(extra))
     assert r.cmd(f"DELE {n}").startswith(b"+OK")
     assert r.cmd("QUIT").startswith(b"+OK")
     peers.wait_until(lambda: extra not in env.dovecot.upstream(HOME), 15, 0.1,
