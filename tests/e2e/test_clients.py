@@ -39,22 +39,6 @@ def setup(env):
                   for acct, login in (("work", WORK), ("home", HOME))}
 
 
-def assert_same(got, want, what):
-    """got/want: lists of raw messages; X-Popgate-* lines are dropped from got."""
-    got = [mailgen.strip_popgate_headers(m) for m in got]
-    gi = {mailgen.message_id(m): m for m in got}
-    wi = {mailgen.message_id(m): m for m in want}
-    assert len(got) == len(want), f"{what}: {len(got)} messages, want {len(want)}"
-    assert set(gi) == set(wi), f"{what}: missing {set(wi) - set(gi)}, extra {set(gi) - set(wi)}"
-    for mid, m in wi.items():
-        if gi[mid] != m:
-            g = gi[mid]
-            at = next((i for i in range(min(len(g), len(m))) if g[i] != m[i]), min(len(g), len(m)))
-            raise AssertionError(f"{what}: {mid} differs at byte {at} (got {len(g)} bytes, "
-                                 f"want {len(m)}): got {g[max(0, at - 40):at + 40]!r} "
-                                 f"want {m[max(0, at - 40):at + 40]!r}")
-
-
 def wire(msgs):
     return [mailgen.wire_form(m) for m in msgs]
 
@@ -65,7 +49,7 @@ def poplib_implicit_tls_alice_work(env):
                        env.pg.ssl_context())
     got = clients.poplib_download(env.pg.port_tls, "alice/work", LOCAL_PW, "implicit",
                                   env.pg.ssl_context())
-    assert_same([d for _, d in got], wire(env.work), "poplib POP3S")
+    mailgen.assert_same([d for _, d in got], wire(env.work), "poplib POP3S")
     # The client sees the upstream UIDLs, so leave-on-server keeps working.
     want = {mailgen.message_id(d): u for u, d in env.direct["work"]}
     for u, d in got:
@@ -93,13 +77,13 @@ def poplib_stls_auth_plain_alice_home(env):
                        env.pg.ssl_context())
     got = clients.poplib_download(env.pg.port, "alice/home", LOCAL_PW, "stls",
                                   env.pg.ssl_context(), auth="plain")
-    assert_same([d for _, d in got], wire(env.home), "poplib STLS + AUTH PLAIN")
+    mailgen.assert_same([d for _, d in got], wire(env.home), "poplib STLS + AUTH PLAIN")
 
 
 @test
 def poplib_plaintext_on_loopback(env):
     got = clients.poplib_download(env.pg.port, "alice/home", LOCAL_PW, "plain")
-    assert_same([d for _, d in got], wire(env.home), "poplib plain on loopback")
+    mailgen.assert_same([d for _, d in got], wire(env.home), "poplib plain on loopback")
 
 
 @test
@@ -140,14 +124,14 @@ def top_is_dot_stuffed_like_dovecot(env):
 @test
 def curl_pop3s(env):
     got = clients.curl_download("pop3s", env.pg.port_tls, "alice/work", LOCAL_PW, ["-k"])
-    assert_same(got, wire(env.work), "curl pop3s")
+    mailgen.assert_same(got, wire(env.work), "curl pop3s")
 
 
 @test
 def curl_stls_ssl_reqd(env):
     got = clients.curl_download("pop3", env.pg.port, "alice/home", LOCAL_PW,
                                 ["--ssl-reqd", "-k"])
-    assert_same(got, wire(env.home), "curl pop3 --ssl-reqd")
+    mailgen.assert_same(got, wire(env.home), "curl pop3 --ssl-reqd")
 
 
 @test
@@ -156,7 +140,7 @@ def curl_user_pass_login(env):
     # fall back to USER/PASS.
     got = clients.curl_download("pop3s", env.pg.port_tls, "alice/work", LOCAL_PW,
                                 ["-k", "--login-options", "AUTH=LOGIN"])
-    assert_same(got, wire(env.work), "curl pop3s USER/PASS")
+    mailgen.assert_same(got, wire(env.work), "curl pop3s USER/PASS")
 
 
 @test
@@ -166,7 +150,7 @@ def fetchmail_sslcertck(env):
     got = clients.fetchmail_download(os.path.join(env.dir, "fm-popgate"), env.pg.port_tls,
                                      "alice/work", LOCAL_PW, env.pg.cert_file)
     assert len(direct) == len(env.work)
-    assert_same(got, direct, "fetchmail")
+    mailgen.assert_same(got, direct, "fetchmail")
 
 
 @test
@@ -176,7 +160,7 @@ def getmail6_maildir(env):
     got = clients.getmail_download(os.path.join(env.dir, "gm-popgate"), env.pg.port_tls,
                                    "alice/work", LOCAL_PW)
     assert len(direct) == len(env.work)
-    assert_same(got, direct, "getmail6")
+    mailgen.assert_same(got, direct, "getmail6")
 
 
 @test
@@ -185,7 +169,7 @@ def aggregated_view_prefixes_uidls(env):
     clients.wait_count(env.pg.port_tls, "alice", LOCAL_PW, total, env.pg.ssl_context())
     got = clients.poplib_download(env.pg.port_tls, "alice", LOCAL_PW, "implicit",
                                   env.pg.ssl_context())
-    assert_same([d for _, d in got], wire(env.work + env.home), "aggregated")
+    mailgen.assert_same([d for _, d in got], wire(env.work + env.home), "aggregated")
     want = {f"{acct}:{u}" for acct in ("work", "home") for u, _ in env.direct[acct]}
     assert {u for u, _ in got} == want, sorted(u for u, _ in got)
     # And each UIDL names the account the message came from.
@@ -197,8 +181,8 @@ def aggregated_view_prefixes_uidls(env):
 
 @test
 def nothing_was_deleted_upstream(env):
-    assert sorted(env.dovecot.upstream(WORK)) == sorted(env.work)
-    assert sorted(env.dovecot.upstream(HOME)) == sorted(env.home)
+    env.dovecot.assert_holds(WORK, env.work)
+    env.dovecot.assert_holds(HOME, env.home)
 
 
 if __name__ == "__main__":

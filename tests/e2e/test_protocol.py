@@ -198,7 +198,7 @@ def user_slash_account_selects_one_account(env):
                        env.pg.ssl_context())
     r = login(env, "alice/home")
     got = numbered(r)
-    assert sorted(got.values()) == sorted(mailgen.wire_form(m) for m in env.home)
+    mailgen.assert_same(list(got.values()), [mailgen.wire_form(m) for m in env.home], "alice/home")
     r.cmd("QUIT")
 
 
@@ -212,7 +212,8 @@ def two_accounts_aggregated_under_user(env):
     prefixes = sorted(u.split(":", 1)[0] for u in ids)
     assert prefixes == ["home"] * len(env.home) + ["work"] * len(env.work), ids
     got = numbered(r)
-    assert sorted(got.values()) == sorted(mailgen.wire_form(m) for m in env.work + env.home)
+    mailgen.assert_same(list(got.values()), [mailgen.wire_form(m) for m in env.work + env.home],
+                        "alice")
     r.cmd("QUIT")
 
 
@@ -391,7 +392,7 @@ def pipelining_in_one_write(env):
         got.append(mailgen.strip_popgate_headers(b"\r\n".join(r.multi()) + b"\r\n"))
         assert r.line().startswith(b"+OK")
         r.multi()
-    assert sorted(got) == sorted(mailgen.wire_form(m) for m in env.work)
+    mailgen.assert_same(got, [mailgen.wire_form(m) for m in env.work], "pipelined RETR")
     assert r.line().startswith(b"+OK")              # NOOP
     assert r.line().startswith(b"+OK")              # QUIT
     assert r.closed()
@@ -469,7 +470,7 @@ def rset_deletes_nothing(env):
     assert r.cmd("RSET").startswith(b"+OK")
     assert int(r.cmd("STAT").split()[1]) == 3
     assert r.cmd("QUIT").startswith(b"+OK")
-    assert sorted(env.dovecot.upstream(BOB["rset"])) == sorted(msgs)
+    env.dovecot.assert_holds(BOB["rset"], msgs)
     clients.wait_count(env.pg.port_tls, "bob/rset", BOB_PW, 3, env.pg.ssl_context(), timeout=5)
 
 
@@ -482,7 +483,7 @@ def dropped_connection_deletes_nothing(env):
     r.close()       # no QUIT: the UPDATE state is never entered
     # a new session (which syncs) still sees all three, and so does Dovecot
     clients.wait_count(env.pg.port_tls, "bob/drop", BOB_PW, 3, env.pg.ssl_context(), timeout=5)
-    assert sorted(env.dovecot.upstream(BOB["drop"])) == sorted(msgs)
+    env.dovecot.assert_holds(BOB["drop"], msgs)
 
 
 @test
@@ -499,8 +500,8 @@ def dele_in_aggregated_view_deletes_in_right_account(env):
     assert r.cmd("QUIT").startswith(b"+OK")
     peers.wait_until(lambda: extra not in env.dovecot.upstream(HOME), 15, 0.1,
                      "deletion upstream")
-    assert sorted(env.dovecot.upstream(HOME)) == sorted(env.home)
-    assert sorted(env.dovecot.upstream(WORK)) == sorted(env.work)
+    env.dovecot.assert_holds(HOME, env.home)
+    env.dovecot.assert_holds(WORK, env.work)
 
 
 @test

@@ -232,3 +232,20 @@ def popgate_headers(data):
 
 def digest(data):
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def assert_same(got, want, what=""):
+    """got/want: lists of raw messages; X-Popgate-* lines are dropped from
+    got. Raises AssertionError naming the first difference."""
+    got = [strip_popgate_headers(m) for m in got]
+    gi = {message_id(m): m for m in got}
+    wi = {message_id(m): m for m in want}
+    assert len(got) == len(want), f"{what}: {len(got)} messages, want {len(want)}"
+    assert set(gi) == set(wi), f"{what}: missing {set(wi) - set(gi)}, extra {set(gi) - set(wi)}"
+    for mid, m in wi.items():
+        if gi[mid] != m:
+            g = gi[mid]
+            at = next((i for i in range(min(len(g), len(m))) if g[i] != m[i]), min(len(g), len(m)))
+            raise AssertionError(f"{what}: {mid} differs at byte {at} (got {len(g)} bytes, "
+                                 f"want {len(m)}): got {g[max(0, at - 40):at + 40]!r} "
+                                 f"want {m[max(0, at - 40):at + 40]!r}")

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import mailgen
 import tap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -355,6 +356,16 @@ pop3_uidl_format = %08Xu%08Xv
                 except FileNotFoundError:
                     pass    # renamed new/ -> cur/ while we looked; seen in cur/
         return out
+
+    def assert_holds(self, user, msgs, what=""):
+        """Asserts user's mailbox holds exactly msgs, byte for byte."""
+        have = self.upstream(user)
+        if sorted(have) != sorted(msgs):
+            h = sorted(mailgen.message_id(m) or "?" for m in have)
+            w = sorted(mailgen.message_id(m) or "?" for m in msgs)
+            raise AssertionError(f"{what or user} upstream: holds {len(have)} messages, want "
+                                 f"{len(msgs)}; missing {sorted(set(w) - set(h))}, "
+                                 f"unexpected {sorted(set(h) - set(w))}")
 
     def clear(self, user):
         md = self.maildir(user)
