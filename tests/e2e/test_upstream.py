@@ -32,6 +32,8 @@ def setup(env):
         for m in msgs:
             d.add_message(user, m)
     env.tls12 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.2"))
+    env.tls13 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.3",
+                                        tls_min="TLSv1.3"))
     bad = {"wrongname": env.ca.wrong_name(), "expired": env.ca.expired(),
            "selfsigned": peers.self_signed(env.dir)}
     env.bad = {k: env.start(peers.Stunnel(env.dir, d.port_plain, c, k2, tls_max="TLSv1.3"))
@@ -41,6 +43,7 @@ def setup(env):
     ca = env.ca.cert
     pg.user_add("tom", PW)
     pg.account_add("old", "tom", "localhost", env.tls12.port, TOM, UP_PW, "implicit", ca)
+    pg.account_add("new", "tom", "localhost", env.tls13.port, TOM, UP_PW, "implicit", ca)
     pg.user_add("auth", PW)
     for method in ("user", "plain", "apop"):
         pg.account_add(method, "auth", "localhost", d.port_tls, AUTH, UP_PW, "implicit", ca,
@@ -73,6 +76,12 @@ def same(got, want, what=""):
 def tls12_only_upstream_works(env):
     clients.wait_count(env.pg.port_tls, "tom/old", PW, len(env.tom), ctx(env))
     assert same(download(env, "tom/old"), env.tom)
+
+
+@test
+def tls13_only_upstream_works(env):
+    clients.wait_count(env.pg.port_tls, "tom/new", PW, len(env.tom), ctx(env))
+    assert same(download(env, "tom/new"), env.tom)
 
 
 @test
