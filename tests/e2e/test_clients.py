@@ -182,5 +182,11 @@ def nothing_was_deleted_upstream(env):
     env.dovecot.assert_holds(HOME, env.home)
 
 
+@test
+def clean_shutdown_without_sanitizer_reports(env):
+    for p in env.popgates():
+        p.assert_clean_stop()
+
+
 if __name__ == "__main__":
     peers.main(setup)

@@ -505,8 +505,9 @@ def dele_in_aggregated_view_deletes_in_right_account(env):
 
 
 @test
-def daemon_still_running(env):
-    assert env.pg.running(), "popgate exited during the tests"
+def clean_shutdown_without_sanitizer_reports(env):
+    for p in env.popgates():
+        p.assert_clean_stop()
 
 
 if __name__ == "__main__":

@@ -211,8 +211,9 @@ def _try_stat(pg):
 
 
 @test
-def daemon_still_running(env):
-    assert env.pg.running(), "popgate exited during the tests"
+def clean_shutdown_without_sanitizer_reports(env):
+    for p in env.popgates():
+        p.assert_clean_stop()
 
 
 if __name__ == "__main__":
