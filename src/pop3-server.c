@@ -320,7 +320,7 @@ out:
 static int
 plaintext_refused(struct session *s)
 {
-	return !s->loopback && conn_ssl(s->conn) == NULL;
+	return conn_ssl(s->conn) == NULL && !(s->loopback && s->srv->cf->plaintext_loopback);
 }
 
 /* ---- commands ---- */
