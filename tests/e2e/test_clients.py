@@ -135,19 +135,27 @@ def curl_stls_ssl_reqd(env):
 
 
 @test
+def curl_sasl_login(env):
+    # AUTH=LOGIN makes curl use SASL LOGIN rather than its default PLAIN.
+    got = clients.curl_download("pop3s", env.pg.port_tls, "alice/work", LOCAL_PW,
+                                ["-k", "--login-options", "AUTH=LOGIN"])
+    mailgen.assert_same(got, wire(env.work), "curl pop3s SASL LOGIN")
+
+
+@test
 def fetchmail_sslcertck(env):
     direct = clients.fetchmail_download(os.path.join(env.dir, "fm-direct"),
                                         env.dovecot.port_tls, WORK, UP_PW, env.ca.cert)
     got = clients.fetchmail_download(os.path.join(env.dir, "fm-popgate"), env.pg.port_tls,
                                      "alice/work", LOCAL_PW, env.pg.cert_file)
     assert len(direct) == len(env.work)
-    # fetchmail cuts lines longer than its 8 kB buffer and puts stray
-    # bytes at the cuts (they differ from run to run, straight from Dovecot
-    # too), so the message with such lines is compared by the others.
-    def usable(msgs):
-        return [m for m in msgs if not mailgen.message_id(m).startswith("<long.")]
-    assert len(usable(got)) == len(usable(direct)) == len(env.work) - 1
-    mailgen.assert_same(usable(got), usable(direct), "fetchmail")
+    assert len(got) == len(env.work), f"fetchmail got {len(got)} messages through popgate"
+    # fetchmail itself garbles lines longer than its 8 kB buffer (it does so
+    # straight from Dovecot too, with different garbage each run), so the
+    # long-line message is compared by the other clients only.
+    def fits(m):
+        return all(len(line) < 8192 for line in m.split(b"\n"))
+    mailgen.assert_same([m for m in got if fits(m)], [m for m in direct if fits(m)], "fetchmail")
 
 
 @test
