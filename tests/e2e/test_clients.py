@@ -128,6 +128,15 @@ def curl_pop3s(env):
 
 
 @test
+def curl_verifies_popgates_own_certificate(env):
+    # The certificate popgate made for itself names localhost, so a client
+    # that pins it (instead of -k) connects by name.
+    got = clients.curl_download("pop3s", env.pg.port_tls, "alice/home", LOCAL_PW,
+                                ["--cacert", env.pg.cert_file], host="localhost")
+    mailgen.assert_same(got, wire(env.home), "curl pop3s --cacert")
+
+
+@test
 def curl_stls_ssl_reqd(env):
     got = clients.curl_download("pop3", env.pg.port, "alice/home", LOCAL_PW,
                                 ["--ssl-reqd", "-k"])
@@ -163,7 +172,7 @@ def getmail6_maildir(env):
     direct = clients.getmail_download(os.path.join(env.dir, "gm-direct"),
                                       env.dovecot.port_tls, WORK, UP_PW, env.ca.cert)
     got = clients.getmail_download(os.path.join(env.dir, "gm-popgate"), env.pg.port_tls,
-                                   "alice/work", LOCAL_PW)
+                                   "alice/work", LOCAL_PW, env.pg.cert_file)
     assert len(direct) == len(env.work)
     mailgen.assert_same(got, direct, "getmail6")
 
