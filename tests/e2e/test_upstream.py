@@ -266,6 +266,17 @@ def _try_stat(pg):
 
 
 @test
+def mail_stays_readable_while_upstream_is_down(env):
+    clients.wait_count(env.pg.port_tls, "tom/old", PW, len(env.tom), ctx(env))
+    env.tls12.stop()
+    assert not peers.port_open(env.tls12.port)
+    # the login's sync fails, the client still gets what popgate holds
+    got = download(env, "tom/old")
+    assert same(got, env.tom, "upstream down")
+    assert env.pg.running()
+
+
+@test
 def clean_shutdown_without_sanitizer_reports(env):
     for p in env.popgates():
         p.assert_clean_stop()
