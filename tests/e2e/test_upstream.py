@@ -226,11 +226,12 @@ def kill9_during_sync_loses_and_duplicates_nothing(env):
         # a login asks for a sync; it is cut off by the kill
         t = threading.Thread(target=lambda: _try_stat(pg), daemon=True)
         t.start()
-        try:
-            peers.wait_until(lambda: pg.state_bytes() > start + 2 * 1024 * 1024, 30, 0.005,
-                             "sync progress")
-        except TimeoutError:
-            break       # nothing left to sync
+        # until the sync has written 2 MB more, or the login came back
+        # (the sync is over: nothing left to interrupt)
+        peers.wait_until(lambda: pg.state_bytes() > start + 2 * 1024 * 1024 or not t.is_alive(),
+                         60, 0.005, "sync progress")
+        if pg.state_bytes() <= start + 2 * 1024 * 1024:
+            break
         pg.kill9()
         kills.append(pg.state_bytes())
         t.join(5)
