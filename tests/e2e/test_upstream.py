@@ -17,6 +17,7 @@ PW = "local-pw"
 TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop.test",
                                     "spam@pop.test", "big@pop.test", "crash@pop.test")
 QUIT = [f"quit{i}@pop.test" for i in range(3)]
+FLAKY = "flaky@pop.test"
 
 
 def setup(env):
@@ -24,7 +25,7 @@ def setup(env):
     cert, key = env.ca.issue()
     env.cert, env.key = cert, key
     env.dovecot = env.start(peers.Dovecot(
-        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH] + QUIT},
+        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY] + QUIT},
         auth_mechanisms="plain login apop"))
     d = env.dovecot
     env.tom = [mailgen.message("old server", tag="tom"), mailgen.dots(), mailgen.long_lines()]
@@ -36,6 +37,7 @@ def setup(env):
     env.tls12 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.2"))
     env.tls13 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.3",
                                         tls_min="TLSv1.3"))
+    env.flaky = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.3"))
     bad = {"wrongname": env.ca.wrong_name(), "expired": env.ca.expired(),
            "selfsigned": peers.self_signed(env.dir)}
     env.bad = {k: env.start(peers.Stunnel(env.dir, d.port_plain, c, k2, tls_max="TLSv1.3"))
@@ -46,6 +48,7 @@ def setup(env):
     pg.user_add("tom", PW)
     pg.account_add("old", "tom", "localhost", env.tls12.port, TOM, UP_PW, "implicit", ca)
     pg.account_add("new", "tom", "localhost", env.tls13.port, TOM, UP_PW, "implicit", ca)
+    pg.account_add("flaky", "tom", "localhost", env.flaky.port, FLAKY, UP_PW, "implicit", ca)
     pg.user_add("auth", PW)
     for method in ("user", "plain", "apop"):
         pg.account_add(method, "auth", "localhost", d.port_tls, AUTH, UP_PW, "implicit", ca,
@@ -316,6 +319,43 @@ def mail_stays_readable_while_upstream_is_down(env):
     got = download(env, "tom/old")
     assert same(got, env.tom, "upstream down")
     assert env.pg.running()
+
+
+@test
+def quit_while_upstream_is_down_is_answered_and_kept_consistent(env):
+    msgs = [mailgen.message(f"flaky {k}", tag="flaky") for k in range(3)]
+    for m in msgs:
+        env.dovecot.add_message(FLAKY, m)
+    clients.wait_count(env.pg.port_tls, "tom/flaky", PW, 3, ctx(env))
+    r = clients.Raw(env.pg.port_tls, tls=True)
+    r.cmd("USER tom/flaky")
+    assert r.cmd(f"PASS {PW}").startswith(b"+OK")
+    assert r.cmd("RETR 1").startswith(b"+OK")
+    victim = mailgen.message_id(b"\r\n".join(r.multi()))
+    assert r.cmd("DELE 1").startswith(b"+OK")
+    env.flaky.stop()
+    t0 = time.monotonic()
+    reply = r.cmd("QUIT")
+    took = time.monotonic() - t0
+    print(f"# QUIT with the upstream down: {reply!r} after {took:.1f} s")
+    assert reply.startswith((b"+OK", b"-ERR [SYS/TEMP]")), reply
+    assert took < 60, f"QUIT took {took:.0f} s"
+    env.flaky.start()
+    keep = [m for m in msgs if mailgen.message_id(m) != victim]
+
+    def state():
+        got = download(env, "tom/flaky")
+        return ({mailgen.message_id(d) for _, d in got},
+                {mailgen.message_id(m) for m in env.dovecot.upstream(FLAKY)})
+    if reply.startswith(b"+OK"):
+        # the deletion was accepted: a later sync must carry it out
+        want = {mailgen.message_id(m) for m in keep}
+        peers.wait_until(lambda: state() == (want, want), 30, 0.3,
+                         "the accepted deletion to reach the upstream")
+    else:
+        # "nothing was deleted": everything is still there, on both sides
+        want = {mailgen.message_id(m) for m in msgs}
+        assert state() == (want, want), state()
 
 
 @test
