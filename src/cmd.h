@@ -19,6 +19,7 @@ struct cmd_entry {
 
 int cmd_serve(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
 
 /* Loads -c FILE (or the defaults) or prints the error and returns NULL. */
 struct config *cmd_load_config(const char *path);

@@ -11,6 +11,7 @@
 static const struct cmd_entry commands[] = {
 	{ "serve", cmd_serve, "run the daemon in the foreground" },
 	{ "check-config", cmd_check_config, "validate a configuration file" },
+	{ "resolve", cmd_resolve, "look names up through the [dns] settings (DoH)" },
 	{ NULL, NULL, NULL }
 };
 
