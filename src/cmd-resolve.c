@@ -8,7 +8,9 @@
 #include "cmd.h"
 #include "resolver.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,9 +62,7 @@ print_result(const struct result *res, int qtype)
 	}
 	for (size_t i = 0; i < a->count; i++) {
 		const struct dns_rr *rr = &a->rr[i];
-		uint32_t ttl = rr->ttl < a->ttl ? rr->ttl : a->ttl;
-
-		printf("%s %u %s ", rr->owner, (unsigned)ttl, dns_wire_type_name(rr->type));
+		printf("%s %u %s ", rr->owner, (unsigned)rr->ttl, dns_wire_type_name(rr->type));
 		if (rr->type == DNS_T_TXT)
 			print_text(rr);
 		else if (rr->type == DNS_T_MX)
@@ -208,6 +208,35 @@ interactive(struct resolver *r, int qtype, int timeout_ms)
 	return status;
 }
 
+/* --addrs: what a connection to NAME would try, in order. */
+static int
+print_addrs(struct resolver *r, char **names, int n, int timeout_ms)
+{
+	struct sockaddr_storage addrs[32];
+	char buf[INET6_ADDRSTRLEN];
+	const char *err;
+	int status = 0;
+
+	for (int i = 0; i < n; i++) {
+		int count = resolver_addrs(r, names[i], 0, addrs, 32, timeout_ms, &err);
+
+		if (count == -1) {
+			printf("%s error: %s\n", names[i], err);
+			status = 1;
+			continue;
+		}
+		for (int k = 0; k < count; k++) {
+			const void *a = addrs[k].ss_family == AF_INET6 ?
+			    (const void *)&((struct sockaddr_in6 *)&addrs[k])->sin6_addr :
+			    (const void *)&((struct sockaddr_in *)&addrs[k])->sin_addr;
+
+			inet_ntop(addrs[k].ss_family, a, buf, sizeof(buf));
+			printf("%s %s\n", names[i], buf);
+		}
+	}
+	return status;
+}
+
 static void
 usage(FILE *fp)
 {
@@ -217,6 +246,7 @@ usage(FILE *fp)
 	    "Resolves every NAME concurrently through the [dns] settings (DoH or system) and\n"
 	    "prints one line per record: NAME TTL TYPE DATA, or NAME TYPE NXDOMAIN|NODATA,\n"
 	    "or NAME TYPE error: REASON. T is A (default), AAAA, CNAME, TXT, MX or PTR.\n"
+	    "  --addrs      print the addresses a connection would use (AAAA then A)\n"
 	    "  --stats      end with the resolver's counters\n"
 	    "  --threads N  call the resolver from N threads instead of one\n"
 	    "  --repeat N   resolve the list N times (later rounds come from the cache);\n"
@@ -235,6 +265,7 @@ cmd_resolve(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'T' },
 		{ "repeat", required_argument, NULL, 'R' },
 		{ "timeout", required_argument, NULL, 'w' },
+		{ "addrs", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -242,10 +273,10 @@ cmd_resolve(int argc, char **argv)
 	struct config *cf;
 	struct resolver *r;
 	struct result *res;
-	int ch, qtype = DNS_T_A, stats = 0, threads = 0, repeat = 1, timeout_ms = 0, status = 0;
+	int ch, qtype = DNS_T_A, stats = 0, addrs = 0, threads = 0, repeat = 1, timeout_ms = 0, status = 0;
 	size_t n;
 
-	while ((ch = getopt_long(argc, argv, "c:t:sT:R:w:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:t:sT:R:w:ah", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -278,6 +309,9 @@ cmd_resolve(int argc, char **argv)
 		case 'w':
 			timeout_ms = atoi(optarg);
 			break;
+		case 'a':
+			addrs = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -297,6 +331,14 @@ cmd_resolve(int argc, char **argv)
 	}
 	if (argc == 0 || (argc == 1 && strcmp(argv[0], "-") == 0)) {
 		status = interactive(r, qtype, timeout_ms);
+		if (stats)
+			print_stats(r);
+		resolver_free(&r);
+		config_free(&cf);
+		return status;
+	}
+	if (addrs) {
+		status = print_addrs(r, argv, argc, timeout_ms);
 		if (stats)
 			print_stats(r);
 		resolver_free(&r);

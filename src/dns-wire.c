@@ -550,6 +550,9 @@ dns_wire_reply(const unsigned char *msgp, size_t len, const char *name, int qtyp
 			an[i].rr.type = -1;        /* used: a loop ends at DNS_CHAIN_MAX anyway */
 		}
 	}
+	for (size_t i = 0; i < rep->count; i++)
+		if (strcmp(rep->rr[i].owner, cur) == 0)
+			FAIL("CNAME loop");
 	for (size_t i = 0; i < nan; i++) {
 		if (an[i].rr.type != qtype || strcmp(an[i].owner, cur) != 0)
 			continue;

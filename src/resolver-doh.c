@@ -168,7 +168,7 @@ complete(struct resolver *r, struct resolver_query *q, struct dns_reply *reply, 
 	pthread_mutex_lock(&r->lock);
 	q->done = 1;
 	q->reply = reply;
-	if (reply == NULL)
+	if (reply == NULL && error != q->error)
 		snprintf(q->error, sizeof(q->error), "%s", error);
 	if (q->fprev)
 		q->fprev->fnext = q->fnext;

@@ -131,6 +131,9 @@ answer_from(const char *name, int qtype, struct dns_reply *rep, uint32_t ttl, in
 	a->stale = stale;
 	a->count = rep->count;
 	a->rr = rep->rr;
+	for (size_t i = 0; cached && i < a->count; i++)
+		if (stale || a->rr[i].ttl > ttl)
+			a->rr[i].ttl = ttl;
 	free(rep);
 	return a;
 }
