@@ -273,8 +273,7 @@ test_answers(void)
 	rr_cname(&b, "b.test", 100, "a.test");
 	counts(&b, 2, 0, 0);
 	rep = decode(&b, "a.test", DNS_T_A, &err);
-	CHECK(rep != NULL && rep->count == 2, "CNAME loop stops (each record used once)");
-	dns_reply_free(&rep);
+	CHECK(rep == NULL && err != NULL && strcmp(err, "CNAME loop") == 0, "CNAME loop refused");
 
 	/* NXDOMAIN with SOA: negative TTL is min(SOA TTL, MINIMUM). */
 	start(&b, 0, 0x8183, "nx.mail.test", DNS_T_A);
