@@ -356,6 +356,8 @@ start_attempt(struct resolver *r, struct resolver_query *q)
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_socket);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, q);
+	q->curl_error[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, q->curl_error);
 	if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		complete(r, q, NULL, "cannot start a DoH request");
@@ -438,7 +440,7 @@ on_done(struct resolver *r, CURL *e, CURLcode res)
 	} else if (res == CURLE_WRITE_ERROR && q->body_too_big) {
 		err = "reply too large";
 	} else if (res != CURLE_OK) {
-		err = curl_easy_strerror(res);
+		err = q->curl_error[0] ? q->curl_error : curl_easy_strerror(res);
 	} else if (version != CURL_HTTP_VERSION_2_0) {
 		err = "DoH server did not speak HTTP/2";
 	} else if (status != 200) {

@@ -64,6 +64,7 @@ struct resolver_query {
 	unsigned char *body;
 	size_t body_len, body_cap;
 	int body_too_big;
+	char curl_error[256];       /* CURL_ERROR_SIZE */
 	char *get_url;
 };
 
