@@ -249,6 +249,13 @@ def http_503(c):
 
 
 @tap.test
+def wrong_content_type(c):
+    rc, out, err = resolve(c.fault, "wrongtype.mail.test")
+    assert rc == 1 and out == "wrongtype.mail.test A error: DoH reply is not application/dns-message\n", \
+        out + err
+
+
+@tap.test
 def servfail(c):
     rc, out, err = resolve(c.fault, "fail.mail.test")
     assert rc == 1 and out == "fail.mail.test A error: SERVFAIL\n", out + err

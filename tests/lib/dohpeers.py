@@ -141,7 +141,8 @@ auth-zone:
 class Dnsdist(_Server):
     """dnsdist with DoH and rules that produce faults.
 
-    Built-in: http503.mail.test -> HTTP 503; fail.mail.test -> SERVFAIL;
+    Built-in: http503.mail.test -> HTTP 503; wrongtype.mail.test -> 200 with
+    text/plain; fail.mail.test -> SERVFAIL;
     slow.mail.test -> a backend that never answers (dnsdist gives up after
     setUDPTimeout and answers 502); names under ok.mail.test go to
     `backend` (a Do53 "host:port") if given; anything else NXDOMAIN, or
@@ -163,6 +164,7 @@ class Dnsdist(_Server):
             f'controlSocket("{HOST}:{self.console_port}")',
             f'addDOHLocal("{HOST}:{self.port}", "{cert}", "{key}", "/dns-query", {{{opts}}})',
             'addAction(QNameRule("http503.mail.test."), HTTPStatusAction(503, "busy", "text/plain"))',
+            'addAction(QNameRule("wrongtype.mail.test."), HTTPStatusAction(200, "not dns", "text/plain"))',
             'addAction(QNameRule("fail.mail.test."), RCodeAction(DNSRCode.SERVFAIL))',
             f'newServer({{address="{HOST}:{free_port()}", pool="blackhole"}}):setUp()',
             'setUDPTimeout(2)',

@@ -371,6 +371,16 @@ test_hostile(void)
 	start(&b, 0, 0x8180, "p.test", DNS_T_A);
 	counts(&b, 60000, 0, 0);
 	CHECK(decode(&b, "p.test", DNS_T_A, &err) == NULL, "huge count refused");
+	/* The hard cap. */
+	{
+		unsigned char *huge = calloc(1, DNS_WIRE_MAX + 1);
+
+		memcpy(huge, b.p, b.n);
+		rep = NULL;
+		CHECK(dns_wire_reply(huge, DNS_WIRE_MAX + 1, "p.test", DNS_T_A, 0, &rep, &err) == -1 &&
+		    strcmp(err, "reply too large") == 0, "reply over 65535 bytes refused");
+		free(huge);
+	}
 	/* Every prefix of a valid reply fails cleanly. */
 	start(&full, 0, 0x8180, "alias.mail.test", DNS_T_A);
 	rr_cname(&full, NULL, 100, "pop.mail.test");
