@@ -295,7 +295,18 @@ start_attempt(struct resolver *r, struct resolver_query *q)
 		complete(r, q, NULL, q->error[0] ? q->error : "timeout");
 		return;
 	}
-	if ((u = choose_upstream(r, q, now, &left)) == -1) {
+	u = choose_upstream(r, q, now, &left);
+	if (u == -1 && q->transport_failed && !q->retried && remaining >= ATTEMPT_MIN_MS) {
+		/*
+		 * Every server was tried and the last one never answered (a
+		 * connection closed under us, a timeout cut short by a later
+		 * deadline): one more round while there is time.
+		 */
+		q->retried = 1;
+		q->tried = 0;
+		u = choose_upstream(r, q, now, &left);
+	}
+	if (u == -1) {
 		complete(r, q, NULL, q->error[0] ? q->error : "no DoH server left to ask");
 		return;
 	}
@@ -467,6 +478,7 @@ on_done(struct resolver *r, CURL *e, CURLcode res)
 	}
 	if (err != NULL)
 		snprintf(q->error, sizeof(q->error), "%s", err);
+	q->transport_failed = status == 0;
 	/* A server that answered SERVFAIL works; the next one may know better. */
 	upstream_result(r, u, answered, timeout, answered ? latency : -1);
 	fail_or_retry(r, q);

@@ -58,6 +58,8 @@ struct resolver_query {
 	void *easy;                 /* CURL * of the current attempt */
 	int upstream;               /* of the current attempt */
 	unsigned tried;             /* bit per upstream */
+	int retried;                /* one more round after transport failures */
+	int transport_failed;       /* the last attempt got no HTTP response */
 	int64_t attempt_start;
 	unsigned char wire[512];
 	size_t wire_len;

@@ -65,7 +65,10 @@ struct resolver_stats {
 
 /* Starts the resolver (and its thread in DoH mode). cf must outlive it. */
 int resolver_new(const struct config *cf, struct resolver **r_r, const char **error_r);
-/* Stops the thread; queries still waited on fail with "shutting down". */
+/*
+ * Stops the thread. Every lookup must have returned, and every submitted
+ * query been waited for, before this is called.
+ */
 void resolver_free(struct resolver **rp);
 
 /*
