@@ -241,7 +241,7 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: popgate resolve [-c FILE] [--type T] [--stats] [--threads N] [--repeat N]\n"
+	    "usage: popgate resolve [-c FILE] [--type T | --addrs] [--stats] [--threads N] [--repeat N]\n"
 	    "                       [--timeout MS] NAME...\n"
 	    "Resolves every NAME concurrently through the [dns] settings (DoH or system) and\n"
 	    "prints one line per record: NAME TTL TYPE DATA, or NAME TYPE NXDOMAIN|NODATA,\n"
