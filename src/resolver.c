@@ -557,3 +557,10 @@ resolver_addrs(struct resolver *r, const char *host, int port, struct sockaddr_s
 	resolver_answer_free(&a4);
 	return n > 0 ? (int)n : -1;
 }
+
+int
+resolver_addrs_hook(void *ctx, const char *host, int port, struct sockaddr_storage *addrs,
+    size_t max, int timeout_ms, const char **error_r)
+{
+	return resolver_addrs(ctx, host, port, addrs, max, timeout_ms, error_r);
+}

@@ -81,6 +81,10 @@ void resolver_free(struct resolver **rp);
 int resolver_addrs(struct resolver *r, const char *host, int port, struct sockaddr_storage *addrs,
     size_t max, int timeout_ms, const char **error_r);
 
+/* resolver_addrs() with ctx a struct resolver *: the shape of net's resolver hook. */
+int resolver_addrs_hook(void *ctx, const char *host, int port, struct sockaddr_storage *addrs,
+    size_t max, int timeout_ms, const char **error_r);
+
 /*
  * Looks up name/qtype (A, AAAA, CNAME, TXT, MX, PTR). Returns 0 with a new
  * answer for NOERROR (records or NODATA) and NXDOMAIN; -1 with error_r for
