@@ -48,6 +48,7 @@ struct resolver_query {
 	int64_t deadline;           /* monotonic ms; the latest of all waiters */
 	int refs;                   /* waiters + 1 while the thread holds it */
 	int done;
+	int from_cache;
 	struct dns_reply *reply;    /* when done without error */
 	char error[RESOLVER_ERR_MAX];
 	pthread_cond_t cond;

@@ -299,7 +299,7 @@ resolver_submit(struct resolver *r, const char *name, int qtype, int timeout_ms,
 			q->done = 1;
 			q->reply = rep;
 			q->reply->ttl = ttl;
-			q->reply->has_ttl = 2;  /* marks a cache hit for wait() */
+			q->from_cache = 1;
 			stat_add(r, &r->st.cache_hits);
 			*q_r = q;
 			return 0;
@@ -367,7 +367,7 @@ resolver_wait(struct resolver_query **qp, struct resolver_answer **ans_r, const 
 	}
 	if (q->done && q->reply != NULL) {
 		rep = dns_reply_dup(q->reply);
-		cached = q->reply->has_ttl == 2;
+		cached = q->from_cache;
 		ttl = q->reply->ttl;
 		if (rep == NULL)
 			snprintf(error, sizeof(error), "out of memory");
