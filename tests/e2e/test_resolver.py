@@ -352,6 +352,21 @@ def stale_answer_when_server_is_gone(c):
         relay.stop()
 
 
+@tap.test
+def doh_mode_never_touches_the_system_resolver(c):
+    trace = os.path.join(c.tmp, "strace.out")
+    p = subprocess.run(["strace", "-f", "-e", "trace=connect,openat,open", "-o", trace, POPGATE,
+                        "resolve", "-c", c.cfg, "--addrs", "pop.mail.test"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.stdout == "pop.mail.test 2001:db8::10\npop.mail.test 192.0.2.10\n", p.stdout + p.stderr
+    with open(trace) as f:
+        calls = f.read().splitlines()
+    files = [ln for ln in calls if re.search(r"/etc/(resolv\.conf|hosts|nsswitch\.conf|gai\.conf)", ln)]
+    assert not files, files
+    connects = [ln for ln in calls if "connect(" in ln]
+    assert len(connects) == 1 and f"htons({c.unbound.port})" in connects[0], connects
+
+
 # Configuration mistakes.
 
 @tap.test
