@@ -270,14 +270,6 @@ get_url(const char *base, const unsigned char *p, size_t len)
 	return out;
 }
 
-static void start_attempt(struct resolver *r, struct resolver_query *q);
-
-static void
-fail_or_retry(struct resolver *r, struct resolver_query *q)
-{
-	start_attempt(r, q);
-}
-
 static void
 start_attempt(struct resolver *r, struct resolver_query *q)
 {
@@ -481,7 +473,7 @@ on_done(struct resolver *r, CURL *e, CURLcode res)
 	q->transport_failed = status == 0;
 	/* A server that answered SERVFAIL works; the next one may know better. */
 	upstream_result(r, u, answered, timeout, answered ? latency : -1);
-	fail_or_retry(r, q);
+	start_attempt(r, q);    /* the next server, or the end */
 }
 
 /* Drops every connection: the only sure way out of a half-open one. */
