@@ -9,7 +9,8 @@ stopped by its PID:
     answers, idle connections closed after idleTimeout)
   - Relay: a TCP relay in front of a server that counts the connections it
     accepts and can freeze them (a half-open connection) or drop them
-  - write_config(): a popgate INI file whose [dns] section points at them
+  - dns_section() / write_config(): popgate's [dns] section (or a whole INI
+    file) pointing at them
 """
 import os
 import shutil
@@ -81,13 +82,17 @@ class _Server:
 class Unbound(_Server):
     """unbound serving mail.test. over DoH (HTTP/2) and plain DNS."""
 
-    def __init__(self, tmp, cert, key, zone=None, max_streams=100):
+    def __init__(self, tmp, cert, key, zone=None, max_streams=100, extra_records=()):
+        """extra_records: zone lines added to the copy, e.g. "upstream IN A 127.0.0.1"."""
         self.dir = os.path.join(tmp, f"unbound-{free_port()}")
         os.makedirs(self.dir)
         self.port = free_port()
         self.do53_port = free_port()
         self.log = os.path.join(self.dir, "unbound.log")
         shutil.copy(zone or zone_file(), os.path.join(self.dir, "mail.test.zone"))
+        if extra_records:
+            with open(os.path.join(self.dir, "mail.test.zone"), "a") as f:
+                f.write("$TTL 300\n" + "\n".join(extra_records) + "\n")
         conf = os.path.join(self.dir, "unbound.conf")
         with open(conf, "w") as f:
             f.write(f"""server:
@@ -284,17 +289,25 @@ class Relay:
         self.drop_all()
 
 
+def dns_section(servers, ca_file, timeout_ms=3000, cache_size=10000, method="post"):
+    """The [dns] section for servers, a list of (url, bootstrap-or-None);
+    e.g. dns_section([(ub.url(), ub.bootstrap())], cert)."""
+    out = "[dns]\nmode = doh\n"
+    for url, boot in servers:
+        out += f"doh_url = {url}\n"
+    for url, boot in servers:
+        if boot:
+            out += f"bootstrap = {boot}\n"
+    out += (f"ca_file = {ca_file}\ntimeout_ms = {timeout_ms}\ncache_size = {cache_size}\n"
+            f"method = {method}\n")
+    return out
+
+
 def write_config(tmp, servers, ca_file, timeout_ms=3000, cache_size=10000, method="post",
                  name="popgate.ini"):
-    """servers: list of (url, bootstrap-or-None)."""
+    """A whole popgate INI file: state_dir in tmp plus dns_section()."""
     path = os.path.join(tmp, name)
     with open(path, "w") as f:
-        f.write(f"[general]\nstate_dir = {tmp}/var\n\n[dns]\nmode = doh\n")
-        for url, boot in servers:
-            f.write(f"doh_url = {url}\n")
-        for url, boot in servers:
-            if boot:
-                f.write(f"bootstrap = {boot}\n")
-        f.write(f"ca_file = {ca_file}\ntimeout_ms = {timeout_ms}\ncache_size = {cache_size}\n"
-                f"method = {method}\n")
+        f.write(f"[general]\nstate_dir = {tmp}/var\n\n")
+        f.write(dns_section(servers, ca_file, timeout_ms, cache_size, method))
     return path
