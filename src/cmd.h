@@ -19,6 +19,9 @@ struct cmd_entry {
 
 int cmd_serve(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_account(int argc, char **argv);
+int cmd_list(int argc, char **argv);
 
 /* Loads -c FILE (or the defaults) or prints the error and returns NULL. */
 struct config *cmd_load_config(const char *path);
@@ -26,5 +29,7 @@ struct config *cmd_load_config(const char *path);
 struct store *cmd_open_store(const struct config *cf);
 /* Reads a password: first line of FILE, or of stdin when FILE is "-". */
 char *cmd_read_password(const char *file);
+/* Whether name is a valid user or account name (letters, digits, . _ - @ +). */
+int cmd_valid_name(const char *name);
 
 #endif

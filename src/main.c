@@ -7,10 +7,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const struct cmd_entry commands[] = {
 	{ "serve", cmd_serve, "run the daemon in the foreground" },
 	{ "check-config", cmd_check_config, "validate a configuration file" },
+	{ "user", cmd_user, "add, list or delete local users" },
+	{ "account", cmd_account, "add, list or delete upstream POP3 accounts" },
+	{ "list", cmd_list, "manage the sender allow and block lists" },
 	{ NULL, NULL, NULL }
 };
 
@@ -33,6 +37,8 @@ usage(FILE *fp)
 int
 main(int argc, char **argv)
 {
+	/* The database, keys and spool hold secrets: nothing is for others to read. */
+	umask(077);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -1,0 +1,72 @@
+#include "store.h"
+
+#include <string.h>
+
+int
+store_list_add(struct store *st, const char *kind, const char *pattern, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db(st), "INSERT OR IGNORE INTO lists (kind, pattern) VALUES (?, ?)",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, pattern, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		*error_r = rc == SQLITE_CONSTRAINT ? store_set_error(st, "list must be allow or block") :
+		    store_error(st);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_list_del(struct store *st, const char *kind, const char *pattern, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM lists WHERE kind = ? AND pattern = ?",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, pattern, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	return sqlite3_changes(store_db(st)) > 0;
+}
+
+int
+store_list_foreach(struct store *st, store_list_cb *cb, void *ctx, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, pattern FROM lists ORDER BY kind, pattern",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		ret = cb((const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1), ctx);
+		if (ret != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}

@@ -1,0 +1,125 @@
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *
+dup_col(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, col);
+
+	return s == NULL ? NULL : strdup((const char *)s);
+}
+
+void
+store_user_clear(struct store_user *u)
+{
+	free(u->name);
+	free(u->pwhash);
+	memset(u, 0, sizeof(*u));
+}
+
+int
+store_user_add(struct store *st, const char *name, const char *pwhash, int admin, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO users (name, pwhash, admin) VALUES (?, ?, ?)",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, pwhash, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 3, admin != 0);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_CONSTRAINT) {
+		*error_r = store_set_error(st, "user %s already exists", name);
+		return -1;
+	}
+	if (rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+fill_user(sqlite3_stmt *stmt, struct store_user *u)
+{
+	u->id = sqlite3_column_int64(stmt, 0);
+	u->name = dup_col(stmt, 1);
+	u->pwhash = dup_col(stmt, 2);
+	u->admin = sqlite3_column_int(stmt, 3);
+}
+
+int
+store_user_get(struct store *st, const char *name, struct store_user *u_r, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	memset(u_r, 0, sizeof(*u_r));
+	if (sqlite3_prepare_v2(store_db(st), "SELECT id, name, pwhash, admin FROM users WHERE name = ?",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		fill_user(stmt, u_r);
+	else if (rc != SQLITE_DONE)
+		*error_r = store_error(st);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_user_del(struct store *st, const char *name, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM users WHERE name = ?", -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	return sqlite3_changes(store_db(st)) > 0;
+}
+
+int
+store_user_foreach(struct store *st, store_user_cb *cb, void *ctx, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	struct store_user u;
+	int rc, ret = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "SELECT id, name, pwhash, admin FROM users ORDER BY name",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		fill_user(stmt, &u);
+		ret = cb(&u, ctx);
+		store_user_clear(&u);
+		if (ret != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
