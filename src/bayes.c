@@ -10,12 +10,12 @@
 #include <time.h>
 
 const struct bayes_params bayes_default_params = {
-	.robs = 0.45,
-	.robx = 0.5,
-	.min_dev = 0.1,
+	.robs = 0.05,
+	.robx = 0.52,
+	.min_dev = 0.375,
 	.max_discriminators = 150,
-	.ham_cutoff = 0.20,
-	.spam_cutoff = 0.90,
+	.ham_cutoff = 0.30,
+	.spam_cutoff = 0.80,
 };
 
 /* Working sets of more than this many tokens are dropped and refilled. */
@@ -444,7 +444,8 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 	}
 	sqlite3_finalize(st);
 	qsort(c, nc, sizeof(*c), cand_cmp);
-	use = nc < p->max_discriminators ? (unsigned)nc : p->max_discriminators;
+	for (use = 0; use < nc && use < p->max_discriminators && c[use].dist >= p->min_dev; use++)
+		;
 	if ((f = calloc(use + 1, sizeof(*f))) == NULL)
 		fatal("out of memory");
 	for (unsigned i = 0; i < use; i++)

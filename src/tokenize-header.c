@@ -172,8 +172,6 @@ mailer_header(struct tok_ctx *t, const char *value)
 	if (n > 0 && (unsigned char)v[n - 1] >= 0xC0)
 		n--;
 	tokset_add(t->ts, "xm:", v, n);
-	tok_text_info(t->ts, NULL, "xm:", value, strlen(value) > HEADER_WORDS_BYTES ? HEADER_WORDS_BYTES :
-	    strlen(value));
 }
 
 static void
@@ -225,14 +223,6 @@ skipped(const char *name)
 {
 	return strncmp(name, "x-spam-", 7) == 0 || strncmp(name, "x-popgate-", 10) == 0 ||
 	    strcmp(name, "x-bogosity") == 0;
-}
-
-static int
-signature(const char *name)
-{
-	return strcmp(name, "dkim-signature") == 0 || strcmp(name, "domainkey-signature") == 0 ||
-	    strncmp(name, "arc-", 4) == 0 || strcmp(name, "x-google-dkim-signature") == 0 ||
-	    strcmp(name, "x-ms-exchange-antispam-messagedata") == 0;
 }
 
 void
@@ -297,17 +287,6 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 		}
 		lower(ct, k);
 		tokset_add(t->ts, "ct:", ct, k);
-	} else if (!signature(name)) {
-		char pfx[64];
-		size_t len = strlen(value);
-
-		if (len > HEADER_WORDS_BYTES) {
-			len = HEADER_WORDS_BYTES;
-			while (len > 0 && ((unsigned char)value[len] & 0xC0) == 0x80)
-				len--;
-		}
-		snprintf(pfx, sizeof(pfx), "h:%s:", name);
-		tok_text_info(t->ts, NULL, pfx, value, len);
 	}
 }
 

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 struct tok {

@@ -20,13 +20,18 @@
  *   to:dom:D to:count:N (N = 1, 2, 3-5, 6-10, 11+) to:undisclosed   (To and Cc)
  *   replyto:dom:D  rp:dom:D (Return-Path)  mid:dom:D mid:none (Message-ID)
  *   rcvd:HOST rcvd:ip:A.B.C (first 8 Received headers; the IPv4 /24)
- *   xm:VALUE xm:WORD    X-Mailer / User-Agent (digits folded to N, 40 bytes)
+ *   xm:VALUE            X-Mailer / User-Agent (digits folded to N, 40 bytes)
  *   date:tz:ZONE        the zone of the Date header
- *   h:NAME:WORD         the first 30 words of any other header (not signatures)
+ *   ct:TYPE/SUB         the message's Content-Type
+ *   Other headers count only by name: their words (relay boilerplate,
+ *   signatures) came out as clusters of correlated tokens that drowned the
+ *   body's evidence.
  * Parts:
  *   part:TYPE/SUB  charset:NAME  att:ext:EXT  att:name:WORD
  * HTML (features reported by mime):
- *   html:FEATURE        html:tag:font, html:comment, html:hidden, ...
+ *   html:FEATURE        html:comment, html:hidden, html:font:white, html:font:tiny,
+ *                       html:entity:numeric, html:mailto, and html:tag:NAME only
+ *                       for script, iframe, form, object, embed and applet
  * Text (decoded plain text and HTML reduced to text, same rules for Subject):
  *   - The text is cut into chunks at white space, at CJK characters and at
  *     brackets and quotes. Fullwidth ASCII letters and digits count as ASCII.
