@@ -290,6 +290,7 @@ mime_to_utf8(const char *charset, const char *in, size_t len, size_t out_max, si
 	struct out o = { NULL, 0, out_max };
 	size_t errors = (size_t)-1;
 
+	mime_init();    /* charset name tables */
 	if ((o.p = malloc(out_max + 1)) == NULL)
 		return NULL;
 	if (charset != NULL && *charset != '\0') {

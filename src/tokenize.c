@@ -150,7 +150,7 @@ split_words(struct tokset *ts, const char *prefix, const char *c, size_t len)
 
 	while (i < len) {
 		size_t start = i;
-		int ascii_letter = 0, ext_letter = 0;
+		int ascii_letter = 0, other_script = 0;
 
 		while (i < len) {
 			unsigned char ch = (unsigned char)c[i];
@@ -168,11 +168,14 @@ split_words(struct tokset *ts, const char *prefix, const char *c, size_t len)
 			n = tok_utf8_next((const unsigned char *)c + i, len - i, &cp);
 			if (!is_letter_ext(cp))
 				break;
-			ext_letter = 1;
+			/* Latin with accents is ordinary; Greek, Cyrillic and beyond
+			 * next to ASCII letters is the look-alike trick */
+			if (cp >= 0x370)
+				other_script = 1;
 			i += n;
 		}
 		if (i > start)
-			emit_word(ts, prefix, c + start, i - start, ascii_letter && ext_letter);
+			emit_word(ts, prefix, c + start, i - start, ascii_letter && other_script);
 		/* skip the separator */
 		if (i < len) {
 			uint32_t cp;
