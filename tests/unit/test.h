@@ -11,11 +11,13 @@
 static int test_count, test_failed;
 
 #define CHECK(cond, ...) do { \
+	int c_ = (cond) ? 1 : 0; \
 	test_count++; \
-	if (cond) { printf("ok %d - ", test_count); } \
+	if (c_) { printf("ok %d - ", test_count); } \
 	else { test_failed++; printf("not ok %d - ", test_count); } \
 	printf(__VA_ARGS__); putchar('\n'); \
-	if (!(cond)) printf("# failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+	if (!c_) printf("# failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+	fflush(stdout); \
 } while (0)
 
 #define CHECK_STR(got, want, ...) do { \
