@@ -467,6 +467,20 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 /* ---- training ---- */
 
 void
+bayes_discard(struct bayes *b)
+{
+	for (size_t i = 0; i < b->cap; i++) {
+		if (b->t[i].used && b->t[i].dirty) {
+			b->t[i].dirty = 0;
+			b->t[i].dspam = b->t[i].dham = 0;
+		}
+	}
+	b->dnspam = b->dnham = 0;
+	b->pending = 0;
+	b->generation = -1;
+}
+
+void
 bayes_learn(struct bayes *b, const struct tokset *ts, int spam, int delta)
 {
 	size_t n = tokset_count(ts);

@@ -93,6 +93,8 @@ double bayes_chi2q(double x2, unsigned k);
  */
 void bayes_learn(struct bayes *b, const struct tokset *ts, int spam, int delta);
 int bayes_flush(struct bayes *b, sqlite3 *db, const char **error_r);
+/* Forgets unflushed training (after the caller's transaction failed). */
+void bayes_discard(struct bayes *b);
 /* Pending (unflushed) messages. */
 unsigned bayes_pending(const struct bayes *b);
 
