@@ -22,6 +22,15 @@ enum {
 
 struct conn;
 
+/*
+ * Every timeout_ms is the deadline for the whole call, not per read;
+ * a negative value means no deadline. Lines longer than the 16 KiB
+ * input buffer are too long whatever the caller's buffer size. A read that
+ * has to wait for the peer first flushes pending output, so buffered
+ * replies to pipelined commands go out in one write.
+ * TLS writes can raise SIGPIPE: the process ignores SIGPIPE.
+ */
+
 /* Takes ownership of fd (made non-blocking). */
 struct conn *conn_new(int fd);
 void conn_free(struct conn **cp);
@@ -39,6 +48,13 @@ SSL *conn_ssl(const struct conn *c);
  * Returns its length or a CONN_* code. Bytes past the line stay buffered.
  */
 ssize_t conn_read_line(struct conn *c, char *buf, size_t size, int timeout_ms);
+/*
+ * For bodies whose lines may be longer than any buffer: reads up to size
+ * bytes of the current line (no NUL added). *eol_r is set to 1 when the
+ * line ends with these bytes (its CRLF or LF is consumed, not returned).
+ * Returns the byte count (0 for an empty line) or a CONN_* code.
+ */
+ssize_t conn_read_line_part(struct conn *c, char *buf, size_t size, int *eol_r, int timeout_ms);
 /* Reads exactly len raw bytes or fails. */
 int conn_read_exact(struct conn *c, void *buf, size_t len, int timeout_ms);
 /* Whether input is already buffered (PIPELINING: answer in one flush). */
@@ -55,5 +71,7 @@ int conn_flush(struct conn *c, int timeout_ms);
 const char *conn_error(const struct conn *c);
 /* The OpenSSL verify result of the last TLS connect (X509_V_OK when fine). */
 long conn_verify_result(const struct conn *c);
+/* The last OpenSSL error code (ERR_GET_REASON() it), 0 if none: for diagnostics. */
+unsigned long conn_ssl_error(const struct conn *c);
 
 #endif
