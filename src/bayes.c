@@ -10,12 +10,12 @@
 #include <time.h>
 
 const struct bayes_params bayes_default_params = {
-	.robs = 0.05,
+	.robs = 0.1,
 	.robx = 0.52,
-	.min_dev = 0.375,
+	.min_dev = 0.4,
 	.max_discriminators = 150,
 	.ham_cutoff = 0.30,
-	.spam_cutoff = 0.80,
+	.spam_cutoff = 0.70,
 };
 
 /* Working sets of more than this many tokens are dropped and refilled. */

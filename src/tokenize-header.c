@@ -18,7 +18,8 @@ enum {
 };
 
 #define HEADER_WORDS_BYTES 240
-#define RECEIVED_TOKENIZED 8
+#define RECEIVED_TOKENIZED 16
+#define SHORT_VALUE_MAX 70
 
 static int
 is_host_char(char c)
@@ -287,6 +288,16 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 		}
 		lower(ct, k);
 		tokset_add(t->ts, "ct:", ct, k);
+	} else if (strlen(value) <= SHORT_VALUE_MAX) {
+		/* a short value is one token; long ones (relay notes,
+		 * signatures) are word soup that only adds correlated noise */
+		char pfx[64], v[SHORT_VALUE_MAX + 1];
+		size_t k = 0;
+
+		for (const char *p = value; *p != '\0' && k < sizeof(v) - 1; p++)
+			v[k++] = (*p >= '0' && *p <= '9') ? 'N' : (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
+		snprintf(pfx, sizeof(pfx), "h:%s:", name);
+		tokset_add(t->ts, pfx, v, k);
 	}
 }
 

@@ -19,13 +19,16 @@
  *   from:addr:A from:dom:D from:WORD from:noname
  *   to:dom:D to:count:N (N = 1, 2, 3-5, 6-10, 11+) to:undisclosed   (To and Cc)
  *   replyto:dom:D  rp:dom:D (Return-Path)  mid:dom:D mid:none (Message-ID)
- *   rcvd:HOST rcvd:ip:A.B.C (first 8 Received headers; the IPv4 /24)
+ *   rcvd:HOST rcvd:ip:A.B.C (first 16 Received headers; the IPv4 /24)
  *   xm:VALUE            X-Mailer / User-Agent (digits folded to N, 40 bytes)
  *   date:tz:ZONE        the zone of the Date header
  *   ct:TYPE/SUB         the message's Content-Type
- *   Other headers count only by name: their words (relay boilerplate,
- *   signatures) came out as clusters of correlated tokens that drowned the
- *   body's evidence.
+ *   h:NAME:VALUE        any other header whose value has at most 70 bytes, as
+ *                       one token (lower case, digits folded to N): "x-priority:
+ *                       N (normal)", "precedence: bulk". Longer values count
+ *                       only by name: their words (relay notes, signatures)
+ *                       came out as clusters of correlated tokens that drowned
+ *                       the body's evidence.
  * Parts:
  *   part:TYPE/SUB  charset:NAME  att:ext:EXT  att:name:WORD
  * HTML (features reported by mime):
