@@ -265,6 +265,31 @@ chi2(double x2, unsigned k, double *q_r, double *p_r)
 		*p_r = 0.0;
 		return;
 	}
+	if (m < 700.0) {
+		/* e^-m does not underflow: the Poisson terms directly, all <= 1 */
+		double term = exp(-m), sum = term;
+
+		for (unsigned i = 1; i < k; i++) {
+			term *= m / (double)i;
+			sum += term;
+		}
+		q = sum > 1.0 ? 1.0 : sum;
+		if (q < 0.5)
+			p = 1.0 - q;
+		else {
+			/* the lower tail as its own series, from term k on */
+			term *= m / (double)k;
+			sum = term;
+			for (unsigned i = k + 1; i < k + 100000 && term > sum * 1e-17; i++) {
+				term *= m / (double)i;
+				sum += term;
+			}
+			p = sum > 1.0 - q ? 1.0 - q : sum;
+		}
+		*q_r = q;
+		*p_r = p;
+		return;
+	}
 	lm = log(m);
 	lt = ls = -m;
 	for (unsigned i = 1; i < k; i++) {

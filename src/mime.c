@@ -25,7 +25,6 @@ struct walk {
 	void *ctx;
 	size_t text_used;
 	unsigned parts;
-	char *buf;              /* raw decoded bytes of one part */
 };
 
 static pthread_once_t mime_once = PTHREAD_ONCE_INIT;
@@ -83,19 +82,32 @@ walk_headers(struct walk *w, GMimeObject *obj, unsigned depth)
 	}
 }
 
-/* Reads the transfer-decoded content of a part, at most max bytes. */
+/*
+ * Reads the transfer-decoded content of a part, at most max bytes, into a
+ * new buffer (*buf_r, to free). Decoding never makes content longer, so the
+ * encoded length bounds the buffer and small parts cost small buffers.
+ */
 static size_t
-read_decoded(GMimePart *part, char *buf, size_t max)
+read_decoded(GMimePart *part, char **buf_r, size_t max)
 {
 	GMimeDataWrapper *dw = g_mime_part_get_content(part);
 	GMimeStream *raw, *filtered;
 	GMimeFilter *dec;
+	gint64 enc_len;
 	size_t got = 0;
+	char *buf;
 
+	*buf_r = NULL;
 	if (dw == NULL || (raw = g_mime_data_wrapper_get_stream(dw)) == NULL)
 		return 0;
 	if (g_mime_stream_reset(raw) == -1)
 		return 0;
+	enc_len = g_mime_stream_length(raw);
+	if (enc_len >= 0 && (size_t)enc_len < max)
+		max = (size_t)enc_len + 16;    /* uuencode may carry a little slack */
+	if ((buf = malloc(max + 1)) == NULL)
+		return 0;
+	*buf_r = buf;
 	filtered = g_mime_stream_filter_new(raw);
 	switch (g_mime_data_wrapper_get_encoding(dw)) {
 	case GMIME_CONTENT_ENCODING_BASE64:
@@ -129,7 +141,7 @@ walk_leaf(struct walk *w, GMimeObject *obj)
 	const char *filename = GMIME_IS_PART(obj) ? g_mime_part_get_filename(GMIME_PART(obj)) : NULL;
 	char ctype[128];
 	size_t room, raw_len, len;
-	char *utf8;
+	char *utf8, *raw;
 	int html;
 
 	snprintf(ctype, sizeof(ctype), "%s/%s", type != NULL ? type : "text", sub != NULL ? sub : "plain");
@@ -147,14 +159,18 @@ walk_leaf(struct walk *w, GMimeObject *obj)
 	room = w->lim->total_text_max - w->text_used;
 	if (room > w->lim->part_text_max)
 		room = w->lim->part_text_max;
-	raw_len = read_decoded(GMIME_PART(obj), w->buf, room);
-	if (raw_len == 0)
+	raw_len = read_decoded(GMIME_PART(obj), &raw, room);
+	if (raw_len == 0) {
+		free(raw);
 		return;
+	}
 	html = strcmp(ctype, "text/html") == 0;
 	/* UTF-8 from any charset takes at most 3 bytes per input byte */
 	if (room > raw_len * 3 + 16)
 		room = raw_len * 3 + 16;
-	if ((utf8 = mime_to_utf8(charset, w->buf, raw_len, room, &len)) == NULL)
+	utf8 = mime_to_utf8(charset, raw, raw_len, room, &len);
+	free(raw);
+	if (utf8 == NULL)
 		return;
 	if (html) {
 		char *txt = malloc(len + 1);
@@ -224,14 +240,8 @@ parse_stream(GMimeStream *stream, const struct mime_limits *lim, const struct mi
 	w.lim = lim;
 	w.sink = sink;
 	w.ctx = ctx;
-	if ((w.buf = malloc(lim->part_text_max + 1)) == NULL) {
-		g_object_unref(msg);
-		*error_r = "out of memory";
-		return -1;
-	}
 	walk_headers(&w, GMIME_OBJECT(msg), 0);
 	walk_object(&w, g_mime_message_get_mime_part(msg), 0, 0);
-	free(w.buf);
 	g_object_unref(msg);
 	return 0;
 }

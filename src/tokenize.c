@@ -350,10 +350,31 @@ text_rules(struct tokset *ts, struct tokenize_info *info, const char *prefix, co
 	char buf[512];
 	size_t blen = 0, i = 0;
 
-	while (i < len && !tokset_full(ts)) {
+	while (i < len) {
 		uint32_t cp, f;
-		size_t n = tok_utf8_next(u + i, len - i, &cp);
+		size_t n;
 
+		if (u[i] < 0x80) {
+			/* the common case, kept short */
+			unsigned char c = u[i++];
+
+			if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c < 0x20 || is_chunk_sep(c)) {
+				if (blen > 0) {
+					chunk(ts, info, prefix, buf, blen);
+					blen = 0;
+					if (tokset_full(ts))
+						return;
+				}
+				continue;
+			}
+			if (blen + 1 > sizeof(buf)) {
+				chunk(ts, info, prefix, buf, blen);
+				blen = 0;
+			}
+			buf[blen++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+			continue;
+		}
+		n = tok_utf8_next(u + i, len - i, &cp);
 		if (tok_is_cjk(cp)) {
 			size_t s = i, nch = 0;
 
