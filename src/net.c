@@ -19,6 +19,8 @@
 
 #include "net.h"
 
+#define NET_LISTEN_BACKLOG 128
+
 static net_resolve_fn *net_resolver_fn;
 static void *net_resolver_ctx;
 
@@ -311,25 +313,27 @@ net_split_hostport(const char *s, char *host, size_t hostlen, int *port_r)
 }
 
 int
-net_listen(const char *hostport, int backlog, const char **error_r)
+net_listen(const char *hostport, int *fd_r, char *err, size_t errlen)
 {
 	struct sockaddr_storage addrs[NET_MAX_ADDRS];
 	char host[256], abuf[64];
+	const char *error = NULL;
 	int port, n, i, fd = -1, one = 1, saved = 0;
 
 	if (net_split_hostport(hostport, host, sizeof host, &port) == -1) {
-		snprintf(net_errbuf, sizeof net_errbuf, "bad listen address \"%s\" (want host:port)", hostport);
-		*error_r = net_errbuf;
+		snprintf(err, errlen, "bad listen address \"%s\" (want host:port)", hostport);
 		return -1;
 	}
 	if (host[0] == '\0')
-		n = net_getaddrinfo(NULL, port, addrs, NET_MAX_ADDRS, AI_PASSIVE, error_r);
+		n = net_getaddrinfo(NULL, port, addrs, NET_MAX_ADDRS, AI_PASSIVE, &error);
 	else if (net_literal(host, port, &addrs[0]))
 		n = 1;
 	else
-		n = net_getaddrinfo(host, port, addrs, NET_MAX_ADDRS, AI_PASSIVE, error_r);
-	if (n <= 0)
+		n = net_getaddrinfo(host, port, addrs, NET_MAX_ADDRS, AI_PASSIVE, &error);
+	if (n <= 0) {
+		snprintf(err, errlen, "%s", error);
 		return -1;
+	}
 	/* For a wildcard prefer [::] (dual stack) when it is offered. */
 	if (host[0] == '\0') {
 		for (i = 0; i < n; i++) {
@@ -347,15 +351,16 @@ net_listen(const char *hostport, int backlog, const char **error_r)
 		}
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
 		    bind(fd, (struct sockaddr *)&addrs[i], net_sslen(&addrs[i])) == 0 &&
-		    listen(fd, backlog) == 0)
-			return fd;
+		    listen(fd, NET_LISTEN_BACKLOG) == 0) {
+			*fd_r = fd;
+			return 0;
+		}
 		saved = errno;
 		close(fd);
 		fd = -1;
 	}
-	snprintf(net_errbuf, sizeof net_errbuf, "listen on %s: %s",
+	snprintf(err, errlen, "listen on %s: %s",
 	    net_addr_str(&addrs[n - 1], abuf, sizeof abuf), strerror(saved));
-	*error_r = net_errbuf;
 	return -1;
 }
 

@@ -57,8 +57,11 @@ int net_connect(const char *host, int port, int timeout_ms, struct net_attempts 
 /* "a.b.c.d:p", "[v6]:p", "name:p", "*:p" (any). host gets "" for any. */
 int net_split_hostport(const char *s, char *host, size_t hostlen, int *port_r);
 
-/* A bound, listening, close-on-exec socket for "host:port" (SO_REUSEADDR). */
-int net_listen(const char *hostport, int backlog, const char **error_r);
+/*
+ * A bound, listening, close-on-exec socket for "host:port" (SO_REUSEADDR)
+ * into *fd_r. 0, or -1 with the reason in err.
+ */
+int net_listen(const char *hostport, int *fd_r, char *err, size_t errlen);
 
 /* "127.0.0.1:995" or "[::1]:995" into buf. Returns buf. */
 const char *net_addr_str(const struct sockaddr_storage *ss, char *buf, size_t size);

@@ -162,7 +162,7 @@ fetch_new(struct store *st, const struct store_account *a, struct pop3c *c, cons
 	const char *error;
 	int64_t size, id;
 
-	if (ftruncate(fd, 0) == -1) {
+	if (ftruncate(fd, 0) == -1 || lseek(fd, 0, SEEK_SET) == -1) {
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		return -1;
 	}

@@ -89,13 +89,12 @@ test_connect(void)
 {
 	struct net_attempts att;
 	struct timespec t0, t1;
-	const char *error = NULL;
-	char buf[64];
+	char buf[64], err[256];
 	int lfd, bfd, port, bport, fd, fd2, have6, r;
 	long ms;
 
-	lfd = net_listen("127.0.0.1:0", 16, &error);
-	CHECK(lfd >= 0, "listen on 127.0.0.1:0");
+	r = net_listen("127.0.0.1:0", &lfd, err, sizeof err);
+	CHECK(r == 0 && lfd >= 0, "listen on 127.0.0.1:0");
 	port = net_local_port(lfd);
 	CHECK(port > 0, "bound port %d", port);
 
@@ -107,19 +106,19 @@ test_connect(void)
 
 	/* The listener is taken: a second bind to the same port fails with a clear error. */
 	snprintf(buf, sizeof buf, "127.0.0.1:%d", port);
-	r = net_listen(buf, 16, &error);
-	CHECK(r == -1 && strstr(error, "Address already in use") != NULL, "listen error: %s", r == -1 ? error : "");
-	r = net_listen("nonsense", 16, &error);
-	CHECK(r == -1 && strstr(error, "bad listen address") != NULL, "bad listen address rejected");
+	r = net_listen(buf, &fd, err, sizeof err);
+	CHECK(r == -1 && strstr(err, "Address already in use") != NULL, "listen error: %s", r == -1 ? err : "");
+	r = net_listen("nonsense", &fd, err, sizeof err);
+	CHECK(r == -1 && strstr(err, "bad listen address") != NULL, "bad listen address rejected");
 
 	/* Hook: ::1 (nobody there) then 127.0.0.1 (listening): falls back. */
 	net_set_resolver(hook, NULL);
 	addr6(&hook_addrs[0], "::1", port);
 	addr4(&hook_addrs[1], "127.0.0.1", port);
 	hook_n = 2;
-	have6 = (r = net_listen("[::1]:0", 1, &error)) >= 0;
-	if (r >= 0)
-		close(r);
+	have6 = net_listen("[::1]:0", &fd, err, sizeof err) == 0;
+	if (have6)
+		close(fd);
 	fd = net_connect("pop.example.org", port, 2000, &att);
 	CHECK(hook_calls == 1, "resolver hook used for names");
 	CHECK(fd >= 0, "fallback to IPv4 connects (%s)", fd >= 0 ? "" : att.error);
