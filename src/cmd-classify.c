@@ -39,7 +39,7 @@ struct classify {
 	struct rules_lists *lists;
 	struct tokset *ts[8];
 	struct result *res;
-	int preloaded, why;
+	int preloaded, why, ready;
 };
 
 static void
@@ -66,7 +66,8 @@ classify_one(size_t i, void *ctx, unsigned worker)
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
 		goto out;
 	}
-	if (bayes_score(c->b, c->preloaded ? NULL : store_db(c->st), ts, &c->vc.bayes, &br, &error) == -1) {
+	if (c->ready && bayes_score(c->b, c->preloaded ? NULL : store_db(c->st), ts, &c->vc.bayes, &br,
+	    &error) == -1) {
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
 		goto out;
 	}
@@ -74,13 +75,13 @@ classify_one(size_t i, void *ctx, unsigned worker)
 	if (c->why) {
 		struct verdict v;
 
-		if (verdict_decide(&c->vc, &br, &hits, &v) == -1)
+		if (verdict_decide(&c->vc, c->ready ? &br : NULL, &hits, &v) == -1)
 			goto out;
 		r->cls = v.cls;
 		r->score = v.score;
 		r->reasons = v.reasons;
 	} else
-		r->cls = verdict_classify(&c->vc, &br, &hits, &r->score);
+		r->cls = verdict_classify(&c->vc, c->ready ? &br : NULL, &hits, &r->score);
 	r->failed = 0;
 out:
 	close(fd);
@@ -140,6 +141,10 @@ cmd_classify(int argc, char **argv)
 		fprintf(stderr, "popgate: %s\n", error);
 		goto out;
 	}
+	c.ready = verdict_bayes_ready(&c.vc, bayes_nspam(c.b), bayes_nham(c.b));
+	if (!c.ready)
+		fprintf(stderr, "popgate: the filter is not trained yet (it needs %u spam and %u ham): "
+		    "Bayes abstains\n", c.vc.min_training, c.vc.min_training);
 	if ((c.res = calloc(c.files.n, sizeof(*c.res))) == NULL) {
 		fprintf(stderr, "popgate: out of memory\n");
 		goto out;

@@ -110,7 +110,7 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 	struct verdict v;
 	struct bayes *b;
 	struct resolver *res;
-	int rc = -1;
+	int rc = -1, ready;
 
 	memset(v_r, 0, sizeof(*v_r));
 	memset(&info, 0, sizeof(info));
@@ -127,7 +127,8 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 	    &hits);
 	if ((b = filter_bayes_lock(db, error_r)) == NULL)
 		goto out;
-	rc = bayes_score(b, db, ts, &vc.bayes, &br, error_r);
+	ready = verdict_bayes_ready(&vc, bayes_nspam(b), bayes_nham(b));
+	rc = ready ? bayes_score(b, db, ts, &vc.bayes, &br, error_r) : 0;
 	res = filter_resolver;
 	filter_bayes_unlock();
 	if (rc == -1)
@@ -136,7 +137,7 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 	/* the network is asked only when the lists did not already decide */
 	if (!hits.allow && !hits.block)
 		rules_network(&vc.rules, res, &info, &hits);
-	if (verdict_decide(&vc, &br, &hits, &v) == -1) {
+	if (verdict_decide(&vc, ready ? &br : NULL, &hits, &v) == -1) {
 		*error_r = "out of memory";
 		goto out;
 	}

@@ -35,6 +35,8 @@ static const struct setting settings[] = {
 	{ "uribl_weight", K_DOUBLE, R(uribl_weight), -1, 1, "added to the score per URIBL hit" },
 	{ "trusted_networks", K_NETS, 0, 0, 0, "internal relays besides private ranges" },
 	{ "dns_timeout_ms", K_INT, R(timeout_ms), 1, 60000, "deadline of the rule lookups" },
+	{ "min_training", K_UINT, offsetof(struct verdict_config, min_training), 0, 1000000,
+	    "spam and ham messages Bayes needs before it is asked" },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -46,6 +48,7 @@ defaults(struct verdict_config *c)
 	c->rules.dnsbl_weight = 0.3;
 	c->rules.uribl_weight = 0.3;
 	c->rules.timeout_ms = 2000;
+	c->min_training = 10;
 }
 
 static int
@@ -200,7 +203,7 @@ enum verdict_class
 verdict_classify(const struct verdict_config *c, const struct bayes_result *br, const struct rules_hits *hits,
     double *score_r)
 {
-	double score = br != NULL ? br->score : 0.5;
+	double score = br != NULL ? br->score : 0.0;
 
 	for (size_t i = 0; hits != NULL && i < hits->count; i++)
 		score += hits->hit[i].weight;
@@ -226,6 +229,8 @@ verdict_decide(const struct verdict_config *c, const struct bayes_result *br, co
 	memset(v, 0, sizeof(*v));
 	if (arr == NULL)
 		return -1;
+	if (br == NULL)
+		json_array_append_new(arr, json_pack("{s:s}", "bayes", "untrained"));
 	for (size_t i = 0; hits != NULL && i < hits->count; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:o, s:f}", "rule", hits->hit[i].rule, "detail",
 		    safe_string(hits->hit[i].detail), "weight", hits->hit[i].weight));
@@ -248,6 +253,12 @@ verdict_clear(struct verdict *v)
 	v->reasons = NULL;
 }
 
+int
+verdict_bayes_ready(const struct verdict_config *c, uint64_t nspam, uint64_t nham)
+{
+	return nspam >= c->min_training && nham >= c->min_training && nspam > 0 && nham > 0;
+}
+
 char *
 verdict_headers(const struct verdict *v, const struct verdict_config *c)
 {
@@ -256,6 +267,11 @@ verdict_headers(const struct verdict *v, const struct verdict_config *c)
 	 * probability scaled to 0..10 with the spam cut-off as "required". */
 	double pts = v->score * 10.0, req = c->bayes.spam_cutoff * 10.0;
 
+	if (v->cls == VERDICT_HAM) {
+		if (asprintf(&h, "X-Popgate-Verdict: ham; score=%.4f\r\n", v->score) == -1)
+			return NULL;
+		return h;
+	}
 	if (asprintf(&h,
 	    "X-Popgate-Verdict: %s; score=%.4f\r\n"
 	    "X-Spam-Flag: %s\r\n"
