@@ -150,7 +150,13 @@ def fetchmail_sslcertck(env):
     got = clients.fetchmail_download(os.path.join(env.dir, "fm-popgate"), env.pg.port_tls,
                                      "alice/work", LOCAL_PW, env.pg.cert_file)
     assert len(direct) == len(env.work)
-    mailgen.assert_same(got, direct, "fetchmail")
+    assert len(got) == len(env.work), f"fetchmail got {len(got)} messages through popgate"
+    # fetchmail itself garbles lines longer than its 8 kB buffer (it does so
+    # straight from Dovecot too, with different garbage each run), so the
+    # long-line message is compared by the other clients only.
+    def fits(m):
+        return all(len(line) < 8192 for line in m.split(b"\n"))
+    mailgen.assert_same([m for m in got if fits(m)], [m for m in direct if fits(m)], "fetchmail")
 
 
 @test
