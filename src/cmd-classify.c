@@ -3,7 +3,7 @@
  */
 #include "bayes.h"
 #include "cmd.h"
-#include "cmd-filter.h"
+#include "cmd-batch.h"
 #include "rules.h"
 #include "store.h"
 #include "tokenize.h"

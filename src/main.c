@@ -18,6 +18,7 @@ static const struct cmd_entry commands[] = {
 	{ "train", cmd_train, "train the spam filter with message files" },
 	{ "classify", cmd_classify, "print the spam filter's verdict on message files" },
 	{ "quarantine", cmd_quarantine, "list, show, release, confirm or delete quarantined spam" },
+	{ "filter", cmd_filter, "spam filter settings and per-account spam policy" },
 	{ NULL, NULL, NULL }
 };
 

@@ -221,6 +221,26 @@ def expire_deletes_old_quarantine(ctx):
 
 
 @tap.test
+def filter_settings_and_policy(ctx):
+    p = run(ctx, "filter", "show")
+    assert "spam_cutoff = 0.7\n" in p.stdout and "dnsbl_zones = (off)" in p.stdout, p.stdout
+    assert "trained: " in p.stdout
+    run(ctx, "filter", "set", "spam_cutoff", "0.95")
+    assert "spam_cutoff = 0.95\n" in run(ctx, "filter", "show").stdout
+    p = run(ctx, "filter", "set", "spam_cutoff", "1.5", ok=False)
+    assert p.returncode == 2 and "from 0 to 1" in p.stderr
+    assert run(ctx, "filter", "set", "no_such_key", "1", ok=False).returncode == 2
+    run(ctx, "filter", "unset", "spam_cutoff")
+    assert "spam_cutoff = 0.7\n" in run(ctx, "filter", "show").stdout
+    p = run(ctx, "filter", "policy", "alice/mail", "--spam", "tag", "--quarantine-days", "7")
+    assert "spam tag" in p.stdout and "kept 7 days" in p.stdout, p.stdout
+    with db(ctx) as c:
+        assert c.execute("SELECT spam_policy, quarantine_days FROM accounts").fetchone() == ("tag", 7)
+    assert run(ctx, "filter", "policy", "alice/mail", "--spam", "drop", ok=False).returncode == 2
+    run(ctx, "filter", "policy", "alice/mail", "--spam", "quarantine", "--quarantine-days", "30")
+
+
+@tap.test
 def quarantine_usage_errors(ctx):
     assert run(ctx, "quarantine", "frobnicate", ok=False).returncode == 2
     assert run(ctx, "quarantine", "release", "abc", ok=False).returncode == 1

@@ -1,10 +1,10 @@
 /*
- * cmd-filter: what the train, classify and quarantine subcommands share:
+ * cmd-batch: what the train, classify and quarantine subcommands share:
  * the list of message files (arguments and --files-from), a progress bar
  * for terminals, and a small pool of worker threads over that list.
  */
-#ifndef POPGATE_CMD_FILTER_H
-#define POPGATE_CMD_FILTER_H
+#ifndef POPGATE_CMD_BATCH_H
+#define POPGATE_CMD_BATCH_H
 
 #include <stddef.h>
 
