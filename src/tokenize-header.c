@@ -226,6 +226,24 @@ skipped(const char *name)
 	    strcmp(name, "x-bogosity") == 0;
 }
 
+/*
+ * Header values that only echo others or the clock: dates say when the mail
+ * was collected, not what it is, and a mailing list repeats its identity in
+ * a dozen headers that would count as a dozen independent clues.
+ */
+static int
+value_skipped(const char *name, const char *value)
+{
+	size_t n = strlen(name);
+
+	if (n >= 4 && strcmp(name + n - 4, "date") == 0)
+		return 1;
+	if ((strncmp(name, "list-", 5) == 0 && strcmp(name, "list-id") != 0) || strcmp(name, "errors-to") == 0 ||
+	    strcmp(name, "x-beenthere") == 0 || strcmp(name, "sender") == 0)
+		return 1;
+	return 0;
+}
+
 void
 tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 {
@@ -288,7 +306,7 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 		}
 		lower(ct, k);
 		tokset_add(t->ts, "ct:", ct, k);
-	} else if (strlen(value) <= SHORT_VALUE_MAX) {
+	} else if (strlen(value) <= SHORT_VALUE_MAX && !value_skipped(name, value)) {
 		/* a short value is one token; long ones (relay notes,
 		 * signatures) are word soup that only adds correlated noise */
 		char pfx[64], v[SHORT_VALUE_MAX + 1];

@@ -25,7 +25,10 @@
  *   ct:TYPE/SUB         the message's Content-Type
  *   h:NAME:VALUE        any other header whose value has at most 70 bytes, as
  *                       one token (lower case, digits folded to N): "x-priority:
- *                       N (normal)", "precedence: bulk". Longer values count
+ *                       N (normal)", "precedence: bulk"; not for *-Date
+ *                       headers (the clock, not the mail), nor List-* (but
+ *                       List-Id), Sender, Errors-To, X-BeenThere (one list
+ *                       saying who it is a dozen times). Longer values count
  *                       only by name: their words (relay notes, signatures)
  *                       came out as clusters of correlated tokens that drowned
  *                       the body's evidence.
