@@ -430,7 +430,7 @@ int
 bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct bayes_params *p,
     struct bayes_result *r, const char **error_r)
 {
-	size_t n = tokset_count(ts), nc = 0;
+	size_t n = tokenize_set_count(ts), nc = 0;
 	struct cand *c = malloc((n + 1) * sizeof(*c));
 	sqlite3_stmt *st = NULL;
 	double *f;
@@ -440,7 +440,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 		fatal("out of memory");
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < n; i++) {
-		uint64_t key = tokset_hash(ts, i);
+		uint64_t key = tokenize_set_hash(ts, i);
 		const struct entry *e = find(b, key);
 		uint32_t s = 0, h = 0;
 		double fw, d;
@@ -478,7 +478,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 	r->score = bayes_combine(f, use, &r->spamminess, &r->hamminess);
 	r->used = use;
 	for (unsigned i = 0; i < use && r->nwhy < BAYES_WHY; i++) {
-		r->why[r->nwhy].token = tokset_text(ts, c[i].idx);
+		r->why[r->nwhy].token = tokenize_set_text(ts, c[i].idx);
 		r->why[r->nwhy].prob = c[i].f;
 		r->why[r->nwhy].spam = c[i].spam;
 		r->why[r->nwhy].ham = c[i].ham;
@@ -508,10 +508,10 @@ bayes_discard(struct bayes *b)
 void
 bayes_learn(struct bayes *b, const struct tokset *ts, int spam, int delta)
 {
-	size_t n = tokset_count(ts);
+	size_t n = tokenize_set_count(ts);
 
 	for (size_t i = 0; i < n; i++) {
-		struct entry *e = insert(b, tokset_hash(ts, i));
+		struct entry *e = insert(b, tokenize_set_hash(ts, i));
 
 		if (spam)
 			e->dspam += delta;

@@ -56,7 +56,7 @@ classify_one(size_t i, void *ctx, unsigned worker)
 
 	memset(&info, 0, sizeof(info));
 	memset(&hits, 0, sizeof(hits));
-	tokset_clear(ts);
+	tokenize_set_clear(ts);
 	r->failed = 1;
 	if (fd == -1) {
 		fprintf(stderr, "popgate: %s: %s\n", path, strerror(errno));
@@ -150,7 +150,7 @@ cmd_classify(int argc, char **argv)
 		goto out;
 	}
 	for (unsigned k = 0; k < workers; k++)
-		c.ts[k] = tokset_new(0);
+		c.ts[k] = tokenize_set_new(0);
 	cmd_pool_run(c.files.n, workers, classify_one, &c);
 	for (size_t i = 0; i < c.files.n; i++) {
 		struct result *r = &c.res[i];
@@ -166,7 +166,7 @@ cmd_classify(int argc, char **argv)
 		free(r->reasons);
 	}
 	for (unsigned k = 0; k < workers; k++)
-		tokset_free(&c.ts[k]);
+		tokenize_set_free(&c.ts[k]);
 	rc = failed == 0 ? 0 : 1;
 out:
 	free(c.res);

@@ -46,7 +46,7 @@ train_one(size_t i, void *ctx, unsigned worker)
 	struct tokset *ts = t->ts[worker];
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
 
-	tokset_clear(ts);
+	tokenize_set_clear(ts);
 	if (fd == -1)
 		fprintf(stderr, "popgate: %s: %s\n", path, strerror(errno));
 	else if (tokenize_fd(ts, NULL, fd, &error) == -1)
@@ -125,7 +125,7 @@ cmd_train(int argc, char **argv)
 	pthread_mutex_init(&t.lock, NULL);
 	workers = cmd_pool_workers(t.files.n);
 	for (unsigned k = 0; k < workers; k++)
-		t.ts[k] = tokset_new(0);
+		t.ts[k] = tokenize_set_new(0);
 	t0 = cmd_now();
 	cmd_progress_start(&t.progress, progress, t.files.n);
 	cmd_pool_run(t.files.n, workers, train_one, &t);
@@ -135,7 +135,7 @@ cmd_train(int argc, char **argv)
 		t.failed_db = 1;
 	}
 	for (unsigned k = 0; k < workers; k++)
-		tokset_free(&t.ts[k]);
+		tokenize_set_free(&t.ts[k]);
 	pthread_mutex_destroy(&t.lock);
 	if (t.failed_db)
 		goto out;

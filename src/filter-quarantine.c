@@ -82,16 +82,16 @@ int
 filter_train_message(struct store *st, int64_t id, int spam, const char **error_r)
 {
 	sqlite3 *db = store_db(st);
-	struct tokset *ts = tokset_new(0);
+	struct tokset *ts = tokenize_set_new(0);
 	struct bayes *b;
 	int before;
 
 	if (tokenize_stored(st, id, ts, error_r) == -1) {
-		tokset_free(&ts);
+		tokenize_set_free(&ts);
 		return -1;
 	}
 	if (store_begin(st, error_r) == -1) {
-		tokset_free(&ts);
+		tokenize_set_free(&ts);
 		return -1;
 	}
 	if ((before = trained_as(db, id)) == -2) {
@@ -100,7 +100,7 @@ filter_train_message(struct store *st, int64_t id, int spam, const char **error_
 	}
 	if (before == spam) {
 		store_rollback(st);
-		tokset_free(&ts);
+		tokenize_set_free(&ts);
 		return 0;
 	}
 	if ((b = filter_bayes_lock(db, error_r)) == NULL)
@@ -120,11 +120,11 @@ filter_train_message(struct store *st, int64_t id, int spam, const char **error_
 		goto fail;
 	}
 	filter_bayes_unlock();
-	tokset_free(&ts);
+	tokenize_set_free(&ts);
 	return 0;
 fail:
 	store_rollback(st);
-	tokset_free(&ts);
+	tokenize_set_free(&ts);
 	return -1;
 }
 

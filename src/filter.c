@@ -120,7 +120,7 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 		return -1;
 	if (rules_lists_load(st, &lists, error_r) == -1)
 		goto out;
-	ts = tokset_new(0);
+	ts = tokenize_set_new(0);
 	if (tokenize_fd(ts, &info, in->fd, error_r) == -1)
 		goto out;
 	rules_lists_check(lists, in->from_addr != NULL && in->from_addr[0] != '\0' ? in->from_addr : info.from,
@@ -155,7 +155,7 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 out:
 	verdict_clear(&v);
 	tokenize_info_clear(&info);
-	tokset_free(&ts);
+	tokenize_set_free(&ts);
 	rules_lists_free(&lists);
 	verdict_config_clear(&vc);
 	return rc;

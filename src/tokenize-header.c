@@ -54,14 +54,14 @@ domains(struct tokset *ts, const char *prefix, const char *value)
 		if (n == 0)
 			continue;
 		lower(d, n);
-		tokset_add(ts, prefix, d, n);
+		tokenize_set_add(ts, prefix, d, n);
 		count++;
 	}
 	return count;
 }
 
 static void
-from_header(struct tok_ctx *t, const char *value)
+from_header(struct tokenize_ctx *t, const char *value)
 {
 	const char *lt = strchr(value, '<'), *gt, *at;
 	char addr[256];
@@ -88,9 +88,9 @@ from_header(struct tok_ctx *t, const char *value)
 	addr[n] = '\0';
 	lower(addr, n);
 	if (n > 0) {
-		tokset_add(t->ts, "from:addr:", addr, n);
+		tokenize_set_add(t->ts, "from:addr:", addr, n);
 		if ((at = strchr(addr, '@')) != NULL)
-			tokset_add(t->ts, "from:dom:", at + 1, strlen(at + 1));
+			tokenize_set_add(t->ts, "from:dom:", at + 1, strlen(at + 1));
 		if (t->info != NULL && t->info->from == NULL)
 			t->info->from = strdup(addr);
 	}
@@ -98,15 +98,15 @@ from_header(struct tok_ctx *t, const char *value)
 	if (lt != NULL && lt > value) {
 		size_t len = (size_t)(lt - value);
 
-		tok_text_info(t->ts, NULL, "from:", value, len > HEADER_WORDS_BYTES ? HEADER_WORDS_BYTES : len);
+		tokenize_text_info(t->ts, NULL, "from:", value, len > HEADER_WORDS_BYTES ? HEADER_WORDS_BYTES : len);
 		if (strspn(value, " \t\"'") == len)
-			tokset_add(t->ts, "from:", "noname", 6);
+			tokenize_set_add(t->ts, "from:", "noname", 6);
 	} else if (lt == NULL && strchr(value, '(') == NULL)
-		tokset_add(t->ts, "from:", "noname", 6);
+		tokenize_set_add(t->ts, "from:", "noname", 6);
 }
 
 static void
-received_header(struct tok_ctx *t, const char *value)
+received_header(struct tokenize_ctx *t, const char *value)
 {
 	const char *p = value;
 
@@ -147,14 +147,14 @@ received_header(struct tok_ctx *t, const char *value)
 		if (digits_only && dots == 3) {
 			char *last = strrchr(w, '.');
 
-			tokset_add(t->ts, "rcvd:ip:", w, (size_t)(last - w));
+			tokenize_set_add(t->ts, "rcvd:ip:", w, (size_t)(last - w));
 		} else if (alpha)
-			tokset_add(t->ts, "rcvd:", w, n);
+			tokenize_set_add(t->ts, "rcvd:", w, n);
 	}
 }
 
 static void
-mailer_header(struct tok_ctx *t, const char *value)
+mailer_header(struct tokenize_ctx *t, const char *value)
 {
 	char v[41];
 	size_t n = 0;
@@ -172,11 +172,11 @@ mailer_header(struct tok_ctx *t, const char *value)
 		n--;    /* no half UTF-8 sequence at the cut */
 	if (n > 0 && (unsigned char)v[n - 1] >= 0xC0)
 		n--;
-	tokset_add(t->ts, "xm:", v, n);
+	tokenize_set_add(t->ts, "xm:", v, n);
 }
 
 static void
-date_header(struct tok_ctx *t, const char *value)
+date_header(struct tokenize_ctx *t, const char *value)
 {
 	const char *end = value + strlen(value), *s;
 
@@ -191,18 +191,18 @@ date_header(struct tok_ctx *t, const char *value)
 
 		memcpy(z, s, n);
 		lower(z, n);
-		tokset_add(t->ts, "date:tz:", z, n);
+		tokenize_set_add(t->ts, "date:tz:", z, n);
 	}
 }
 
 static void
-subject_header(struct tok_ctx *t, const char *value)
+subject_header(struct tokenize_ctx *t, const char *value)
 {
 	size_t len = strlen(value), upper = 0, letters = 0;
 
 	if (t->info != NULL && t->info->subject == NULL)
 		t->info->subject = strdup(value);
-	tok_text_info(t->ts, NULL, "subj:", value, len);
+	tokenize_text_info(t->ts, NULL, "subj:", value, len);
 	for (size_t i = 0; i < len; i++) {
 		if (value[i] >= 'A' && value[i] <= 'Z')
 			upper++, letters++;
@@ -210,13 +210,13 @@ subject_header(struct tok_ctx *t, const char *value)
 			letters++;
 	}
 	if (letters >= 3 && upper == letters)
-		tokset_add(t->ts, "subj:", "allcaps", 7);
+		tokenize_set_add(t->ts, "subj:", "allcaps", 7);
 	if (strstr(value, "!!") != NULL)
-		tokset_add(t->ts, "subj:", "!!", 2);
+		tokenize_set_add(t->ts, "subj:", "!!", 2);
 	if (strchr(value, '$') != NULL)
-		tokset_add(t->ts, "subj:", "$", 1);
+		tokenize_set_add(t->ts, "subj:", "$", 1);
 	if (len == 0)
-		tokset_add(t->ts, "subj:", "empty", 5);
+		tokenize_set_add(t->ts, "subj:", "empty", 5);
 }
 
 static int
@@ -245,9 +245,9 @@ value_skipped(const char *name, const char *value)
 }
 
 void
-tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
+tokenize_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 {
-	struct tok_ctx *t = ctx;
+	struct tokenize_ctx *t = ctx;
 	char name[41];
 	size_t n = strlen(rawname);
 
@@ -258,12 +258,12 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 	lower(name, n);
 	if (depth > 0) {
 		if (strcmp(name, "subject") == 0)
-			tok_text_info(t->ts, NULL, "", value, strlen(value));
+			tokenize_text_info(t->ts, NULL, "", value, strlen(value));
 		return;
 	}
 	if (skipped(name))
 		return;
-	tokset_add(t->ts, "hdr:", name, n);
+	tokenize_set_add(t->ts, "hdr:", name, n);
 	if (strcmp(name, "subject") == 0) {
 		t->seen |= TOK_SEEN_SUBJECT;
 		subject_header(t, value);
@@ -275,10 +275,10 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 
 		if (name[0] == 't') {
 			t->seen |= TOK_SEEN_TO;
-			tokset_add(t->ts, "to:count:", bucket, strlen(bucket));
+			tokenize_set_add(t->ts, "to:count:", bucket, strlen(bucket));
 		}
 		if (strcasestr(value, "undisclosed") != NULL)
-			tokset_add(t->ts, "to:", "undisclosed", 11);
+			tokenize_set_add(t->ts, "to:", "undisclosed", 11);
 	} else if (strcmp(name, "reply-to") == 0)
 		domains(t->ts, "replyto:dom:", value);
 	else if (strcmp(name, "return-path") == 0)
@@ -288,7 +288,7 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 	else if (strcmp(name, "message-id") == 0) {
 		t->seen |= TOK_SEEN_MSGID;
 		if (domains(t->ts, "mid:dom:", value) == 0)
-			tokset_add(t->ts, "mid:", "none", 4);
+			tokenize_set_add(t->ts, "mid:", "none", 4);
 	} else if (strcmp(name, "x-mailer") == 0 || strcmp(name, "user-agent") == 0)
 		mailer_header(t, value);
 	else if (strcmp(name, "date") == 0) {
@@ -305,7 +305,7 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 			k++;
 		}
 		lower(ct, k);
-		tokset_add(t->ts, "ct:", ct, k);
+		tokenize_set_add(t->ts, "ct:", ct, k);
 	} else if (strlen(value) <= SHORT_VALUE_MAX && !value_skipped(name, value)) {
 		/* a short value is one token; long ones (relay notes,
 		 * signatures) are word soup that only adds correlated noise */
@@ -315,21 +315,21 @@ tok_header(void *ctx, unsigned depth, const char *rawname, const char *value)
 		for (const char *p = value; *p != '\0' && k < sizeof(v) - 1; p++)
 			v[k++] = (*p >= '0' && *p <= '9') ? 'N' : (*p >= 'A' && *p <= 'Z') ? (char)(*p + 32) : *p;
 		snprintf(pfx, sizeof(pfx), "h:%s:", name);
-		tokset_add(t->ts, pfx, v, k);
+		tokenize_set_add(t->ts, pfx, v, k);
 	}
 }
 
 void
-tok_headers_done(struct tok_ctx *t)
+tokenize_headers_done(struct tokenize_ctx *t)
 {
 	if (!(t->seen & TOK_SEEN_MSGID))
-		tokset_add(t->ts, "nohdr:", "message-id", 10);
+		tokenize_set_add(t->ts, "nohdr:", "message-id", 10);
 	if (!(t->seen & TOK_SEEN_DATE))
-		tokset_add(t->ts, "nohdr:", "date", 4);
+		tokenize_set_add(t->ts, "nohdr:", "date", 4);
 	if (!(t->seen & TOK_SEEN_TO))
-		tokset_add(t->ts, "nohdr:", "to", 2);
+		tokenize_set_add(t->ts, "nohdr:", "to", 2);
 	if (!(t->seen & TOK_SEEN_SUBJECT))
-		tokset_add(t->ts, "nohdr:", "subject", 7);
+		tokenize_set_add(t->ts, "nohdr:", "subject", 7);
 	if (!(t->seen & TOK_SEEN_MIME))
-		tokset_add(t->ts, "nohdr:", "mime-version", 12);
+		tokenize_set_add(t->ts, "nohdr:", "mime-version", 12);
 }

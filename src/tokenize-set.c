@@ -53,7 +53,7 @@ xrealloc(void *p, size_t n)
 }
 
 struct tokset *
-tokset_new(size_t max)
+tokenize_set_new(size_t max)
 {
 	struct tokset *ts = calloc(1, sizeof(*ts));
 
@@ -72,7 +72,7 @@ tokset_new(size_t max)
 }
 
 void
-tokset_free(struct tokset **tsp)
+tokenize_set_free(struct tokset **tsp)
 {
 	struct tokset *ts = *tsp;
 
@@ -86,7 +86,7 @@ tokset_free(struct tokset **tsp)
 }
 
 void
-tokset_clear(struct tokset *ts)
+tokenize_set_clear(struct tokset *ts)
 {
 	memset(ts->idx, 0, ts->idx_cap * sizeof(*ts->idx));
 	ts->n = 0;
@@ -94,25 +94,25 @@ tokset_clear(struct tokset *ts)
 }
 
 size_t
-tokset_count(const struct tokset *ts)
+tokenize_set_count(const struct tokset *ts)
 {
 	return ts->n;
 }
 
 uint64_t
-tokset_hash(const struct tokset *ts, size_t i)
+tokenize_set_hash(const struct tokset *ts, size_t i)
 {
 	return ts->v[i].hash;
 }
 
 const char *
-tokset_text(const struct tokset *ts, size_t i)
+tokenize_set_text(const struct tokset *ts, size_t i)
 {
 	return ts->text + ts->v[i].off;
 }
 
 int
-tokset_full(const struct tokset *ts)
+tokenize_set_full(const struct tokset *ts)
 {
 	return ts->n >= ts->max;
 }
@@ -138,7 +138,7 @@ grow_index(struct tokset *ts)
 }
 
 void
-tokset_add(struct tokset *ts, const char *prefix, const char *word, size_t len)
+tokenize_set_add(struct tokset *ts, const char *prefix, const char *word, size_t len)
 {
 	size_t plen = strlen(prefix), s;
 	char buf[256];

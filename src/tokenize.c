@@ -16,7 +16,7 @@
 
 /* Decodes one UTF-8 code point (input is valid UTF-8 from mime); returns its length. */
 size_t
-tok_utf8_next(const unsigned char *s, size_t left, uint32_t *cp_r)
+tokenize_utf8_next(const unsigned char *s, size_t left, uint32_t *cp_r)
 {
 	unsigned char c = s[0];
 
@@ -42,7 +42,7 @@ tok_utf8_next(const unsigned char *s, size_t left, uint32_t *cp_r)
 }
 
 int
-tok_is_cjk(uint32_t cp)
+tokenize_is_cjk(uint32_t cp)
 {
 	return (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) ||
 	    (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
@@ -69,7 +69,7 @@ is_letter_ext(uint32_t cp)
 		return 0;
 	if (cp >= 0x1F000)                     /* emoji and friends */
 		return 0;
-	return !tok_is_cjk(cp);
+	return !tokenize_is_cjk(cp);
 }
 
 /* Fullwidth ASCII letters and digits as ASCII; 0 if not one. */
@@ -129,7 +129,7 @@ emit_word(struct tokset *ts, const char *prefix, const char *w, size_t len, int 
 		char cls = ((unsigned char)w[0] >= 0x80) ? 'x' : (w[0] >= '0' && w[0] <= '9') ? 'd' : 'a';
 
 		snprintf(sum, sizeof(sum), "long:%c:%zu", cls, len / 8 * 8);
-		tokset_add(ts, prefix, sum, strlen(sum));
+		tokenize_set_add(ts, prefix, sum, strlen(sum));
 		return;
 	}
 	if (len < WORD_MIN && !(w[0] == '$' && len >= 2)) {
@@ -137,9 +137,9 @@ emit_word(struct tokset *ts, const char *prefix, const char *w, size_t len, int 
 		if (!((unsigned char)w[0] >= 0x80 && len >= 2))
 			return;
 	}
-	tokset_add(ts, prefix, w, len);
+	tokenize_set_add(ts, prefix, w, len);
 	if (mixed)
-		tokset_add(ts, prefix, "odd:mixedscript", 15);
+		tokenize_set_add(ts, prefix, "odd:mixedscript", 15);
 }
 
 /* Splits a chunk (lower-cased, fullwidth folded) into words. */
@@ -165,7 +165,7 @@ split_words(struct tokset *ts, const char *prefix, const char *c, size_t len)
 				i++;
 				continue;
 			}
-			n = tok_utf8_next((const unsigned char *)c + i, len - i, &cp);
+			n = tokenize_utf8_next((const unsigned char *)c + i, len - i, &cp);
 			if (!is_letter_ext(cp))
 				break;
 			/* Latin with accents is ordinary; Greek, Cyrillic and beyond
@@ -180,7 +180,7 @@ split_words(struct tokset *ts, const char *prefix, const char *c, size_t len)
 		if (i < len) {
 			uint32_t cp;
 
-			i += tok_utf8_next((const unsigned char *)c + i, len - i, &cp);
+			i += tokenize_utf8_next((const unsigned char *)c + i, len - i, &cp);
 		}
 	}
 }
@@ -201,7 +201,7 @@ add_domain(struct tokenize_info *info, const char *host, size_t len)
 
 /* Host tokens: the full host, its last two and three labels. */
 void
-tok_host(struct tokset *ts, const char *prefix, const char *host, size_t len)
+tokenize_host(struct tokset *ts, const char *prefix, const char *host, size_t len)
 {
 	char pfx[32];
 	int dots = 0, numeric = 1;
@@ -218,14 +218,14 @@ tok_host(struct tokset *ts, const char *prefix, const char *host, size_t len)
 	}
 	if (numeric && dots == 3) {
 		snprintf(pfx, sizeof(pfx), "%s", prefix);
-		tokset_add(ts, pfx, "ip", 2);
+		tokenize_set_add(ts, pfx, "ip", 2);
 		return;
 	}
-	tokset_add(ts, prefix, host, len);
+	tokenize_set_add(ts, prefix, host, len);
 	dots = 0;
 	for (size_t i = len; i > 0; i--) {
 		if (host[i - 1] == '.' && ++dots <= 3 && dots >= 2)
-			tokset_add(ts, prefix, host + i, len - i);
+			tokenize_set_add(ts, prefix, host + i, len - i);
 	}
 }
 
@@ -243,12 +243,12 @@ url_chunk(struct tokset *ts, struct tokenize_info *info, const char *c, size_t l
 		strcpy(scheme, "https");
 	} else
 		strcpy(scheme, "www");
-	tokset_add(ts, "proto:", scheme, strlen(scheme));
+	tokenize_set_add(ts, "proto:", scheme, strlen(scheme));
 	h0 = i;
 	while (i < len && c[i] != '/' && c[i] != '?' && c[i] != '#' && c[i] != ':' && c[i] != '@')
 		i++;
 	if (i < len && c[i] == '@') {   /* http://user@host: the host comes after */
-		tokset_add(ts, "url:", "userinfo", 8);
+		tokenize_set_add(ts, "url:", "userinfo", 8);
 		h0 = ++i;
 		while (i < len && c[i] != '/' && c[i] != '?' && c[i] != '#' && c[i] != ':')
 			i++;
@@ -257,7 +257,7 @@ url_chunk(struct tokset *ts, struct tokenize_info *info, const char *c, size_t l
 	while (h1 > h0 && (c[h1 - 1] == '.' || c[h1 - 1] == ','))
 		h1--;
 	if (h1 > h0) {
-		tok_host(ts, "url:", c + h0, h1 - h0);
+		tokenize_host(ts, "url:", c + h0, h1 - h0);
 		add_domain(info, c + h0, h1 - h0);
 	}
 	/* path words */
@@ -270,7 +270,7 @@ url_chunk(struct tokset *ts, struct tokenize_info *info, const char *c, size_t l
 		while (i < len && ((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= '0' && c[i] <= '9')))
 			i++;
 		if (i - s >= 3 && i - s <= WORD_MAX)
-			tokset_add(ts, "urlp:", c + s, i - s);
+			tokenize_set_add(ts, "urlp:", c + s, i - s);
 	}
 }
 
@@ -297,10 +297,10 @@ email_chunk(struct tokset *ts, const char *prefix, const char *c, size_t len)
 		char pfx[48];
 
 		snprintf(pfx, sizeof(pfx), "%semail:dom:", prefix);
-		tokset_add(ts, pfx, at + 1, dlen);
+		tokenize_set_add(ts, pfx, at + 1, dlen);
 		snprintf(pfx, sizeof(pfx), "%semail:", prefix);
 		if (nlen >= 1 && nlen <= WORD_MAX)
-			tokset_add(ts, pfx, c, nlen);
+			tokenize_set_add(ts, pfx, c, nlen);
 	}
 	return 1;
 }
@@ -328,16 +328,16 @@ cjk_run(struct tokset *ts, const char *prefix, const char *s, size_t len, size_t
 	uint32_t cp;
 
 	if (nchars == 1) {
-		tokset_add(ts, prefix, s, len);
+		tokenize_set_add(ts, prefix, s, len);
 		return;
 	}
 	while (i < len) {
-		size_t a = tok_utf8_next(u + i, len - i, &cp), b;
+		size_t a = tokenize_utf8_next(u + i, len - i, &cp), b;
 
 		if (i + a >= len)
 			break;
-		b = tok_utf8_next(u + i + a, len - i - a, &cp);
-		tokset_add(ts, prefix, s + i, a + b);
+		b = tokenize_utf8_next(u + i + a, len - i - a, &cp);
+		tokenize_set_add(ts, prefix, s + i, a + b);
 		i += a;
 	}
 }
@@ -362,7 +362,7 @@ text_rules(struct tokset *ts, struct tokenize_info *info, const char *prefix, co
 				if (blen > 0) {
 					chunk(ts, info, prefix, buf, blen);
 					blen = 0;
-					if (tokset_full(ts))
+					if (tokenize_set_full(ts))
 						return;
 				}
 				continue;
@@ -374,15 +374,15 @@ text_rules(struct tokset *ts, struct tokenize_info *info, const char *prefix, co
 			buf[blen++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
 			continue;
 		}
-		n = tok_utf8_next(u + i, len - i, &cp);
-		if (tok_is_cjk(cp)) {
+		n = tokenize_utf8_next(u + i, len - i, &cp);
+		if (tokenize_is_cjk(cp)) {
 			size_t s = i, nch = 0;
 
 			chunk(ts, info, prefix, buf, blen);
 			blen = 0;
 			while (i < len) {
-				n = tok_utf8_next(u + i, len - i, &cp);
-				if (!tok_is_cjk(cp))
+				n = tokenize_utf8_next(u + i, len - i, &cp);
+				if (!tokenize_is_cjk(cp))
 					break;
 				i += n;
 				nch++;
@@ -422,7 +422,7 @@ tokenize_text(struct tokset *ts, const char *prefix, const char *utf8, size_t le
 }
 
 void
-tok_text_info(struct tokset *ts, struct tokenize_info *info, const char *prefix, const char *utf8, size_t len)
+tokenize_text_info(struct tokset *ts, struct tokenize_info *info, const char *prefix, const char *utf8, size_t len)
 {
 	text_rules(ts, info, prefix, utf8, len);
 }
@@ -444,7 +444,7 @@ tokenize_info_clear(struct tokenize_info *info)
 static void
 sink_text(void *ctx, const char *utf8, size_t len, int html)
 {
-	struct tok_ctx *t = ctx;
+	struct tokenize_ctx *t = ctx;
 
 	text_rules(t->ts, t->info, "", utf8, len);
 }
@@ -459,7 +459,7 @@ sink_feature(void *ctx, const char *name)
 	static const char *risky[] = {
 		"tag:script", "tag:iframe", "tag:form", "tag:object", "tag:embed", "tag:applet", NULL
 	};
-	struct tok_ctx *t = ctx;
+	struct tokenize_ctx *t = ctx;
 
 	if (strncmp(name, "tag:", 4) == 0) {
 		int keep = 0;
@@ -469,13 +469,13 @@ sink_feature(void *ctx, const char *name)
 		if (!keep)
 			return;
 	}
-	tokset_add(t->ts, "html:", name, strlen(name));
+	tokenize_set_add(t->ts, "html:", name, strlen(name));
 }
 
 static void
 sink_url(void *ctx, const char *url, size_t len)
 {
-	struct tok_ctx *t = ctx;
+	struct tokenize_ctx *t = ctx;
 	char buf[512];
 	size_t n = 0;
 
@@ -496,16 +496,16 @@ sink_url(void *ctx, const char *url, size_t len)
 static void
 sink_part(void *ctx, const char *ctype, const char *filename, const char *charset)
 {
-	struct tok_ctx *t = ctx;
+	struct tokenize_ctx *t = ctx;
 
-	tokset_add(t->ts, "part:", ctype, strlen(ctype));
+	tokenize_set_add(t->ts, "part:", ctype, strlen(ctype));
 	if (charset != NULL && *charset != '\0') {
 		char cs[40];
 		size_t n = 0;
 
 		for (; charset[n] != '\0' && n < sizeof(cs) - 1; n++)
 			cs[n] = (char)(charset[n] >= 'A' && charset[n] <= 'Z' ? charset[n] + 32 : charset[n]);
-		tokset_add(t->ts, "charset:", cs, n);
+		tokenize_set_add(t->ts, "charset:", cs, n);
 	}
 	if (filename != NULL && *filename != '\0') {
 		const char *dot = strrchr(filename, '.');
@@ -516,14 +516,14 @@ sink_part(void *ctx, const char *ctype, const char *filename, const char *charse
 
 			for (const char *p = dot + 1; *p != '\0'; p++)
 				ext[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-			tokset_add(t->ts, "att:ext:", ext, n);
+			tokenize_set_add(t->ts, "att:ext:", ext, n);
 		}
 		text_rules(t->ts, NULL, "att:name:", filename, strlen(filename));
 	}
 }
 
 static const struct mime_sink tok_sink = {
-	.header = tok_header,
+	.header = tokenize_header,
 	.part = sink_part,
 	.text = sink_text,
 	.feature = sink_feature,
@@ -531,15 +531,15 @@ static const struct mime_sink tok_sink = {
 };
 
 static void
-finish(struct tok_ctx *t)
+finish(struct tokenize_ctx *t)
 {
-	tok_headers_done(t);
+	tokenize_headers_done(t);
 }
 
 int
 tokenize_fd(struct tokset *ts, struct tokenize_info *info, int fd, const char **error_r)
 {
-	struct tok_ctx t;
+	struct tokenize_ctx t;
 	int ret;
 
 	memset(&t, 0, sizeof(t));
@@ -553,7 +553,7 @@ tokenize_fd(struct tokset *ts, struct tokenize_info *info, int fd, const char **
 int
 tokenize_mem(struct tokset *ts, struct tokenize_info *info, const void *buf, size_t len, const char **error_r)
 {
-	struct tok_ctx t;
+	struct tokenize_ctx t;
 	int ret;
 
 	memset(&t, 0, sizeof(t));

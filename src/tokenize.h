@@ -78,17 +78,17 @@ struct tokenize_info {
 void tokenize_info_clear(struct tokenize_info *info);
 
 /* A set holding at most max distinct tokens (0: 20000). */
-struct tokset *tokset_new(size_t max);
-void tokset_free(struct tokset **tsp);
-void tokset_clear(struct tokset *ts);
-size_t tokset_count(const struct tokset *ts);
-uint64_t tokset_hash(const struct tokset *ts, size_t i);
+struct tokset *tokenize_set_new(size_t max);
+void tokenize_set_free(struct tokset **tsp);
+void tokenize_set_clear(struct tokset *ts);
+size_t tokenize_set_count(const struct tokset *ts);
+uint64_t tokenize_set_hash(const struct tokset *ts, size_t i);
 /* The token's text (valid until the set is cleared). */
-const char *tokset_text(const struct tokset *ts, size_t i);
+const char *tokenize_set_text(const struct tokset *ts, size_t i);
 /* Adds prefix+word (prefix may be ""); duplicates are ignored. */
-void tokset_add(struct tokset *ts, const char *prefix, const char *word, size_t len);
+void tokenize_set_add(struct tokset *ts, const char *prefix, const char *word, size_t len);
 /* Whether the set reached its cap. */
-int tokset_full(const struct tokset *ts);
+int tokenize_set_full(const struct tokset *ts);
 
 /* The stable 64-bit hash of a token's bytes. */
 uint64_t tokenize_hash(const char *s, size_t len);

@@ -17,11 +17,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *error;
 
 	if (ts == NULL)
-		ts = tokset_new(0);
-	tokset_clear(ts);
+		ts = tokenize_set_new(0);
+	tokenize_set_clear(ts);
 	(void)tokenize_mem(ts, &info, data, size, &error);
-	for (size_t i = 0; i < tokset_count(ts); i++)
-		(void)tokset_text(ts, i)[0];
+	for (size_t i = 0; i < tokenize_set_count(ts); i++)
+		(void)tokenize_set_text(ts, i)[0];
 	tokenize_info_clear(&info);
 	return 0;
 }

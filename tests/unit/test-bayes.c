@@ -107,10 +107,10 @@ set(struct tokset *ts, const char *words)
 {
 	char buf[256], *save = NULL;
 
-	tokset_clear(ts);
+	tokenize_set_clear(ts);
 	snprintf(buf, sizeof(buf), "%s", words);
 	for (char *w = strtok_r(buf, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
-		tokset_add(ts, "", w, strlen(w));
+		tokenize_set_add(ts, "", w, strlen(w));
 }
 
 static long long
@@ -131,7 +131,7 @@ test_store(void)
 	char dir[] = "/tmp/test-bayes-XXXXXX", path[300];
 	struct store *st = NULL;
 	struct bayes *b = bayes_new(), *other = bayes_new(), *pre = bayes_new();
-	struct tokset *ts = tokset_new(0);
+	struct tokset *ts = tokenize_set_new(0);
 	struct bayes_result r, r2;
 	const char *error = NULL;
 	sqlite3 *db;
@@ -215,7 +215,7 @@ test_store(void)
 	bayes_free(&other);
 	bayes_free(&pre);
 	CHECK(b == NULL, "bayes_free sets the pointer to NULL");
-	tokset_free(&ts);
+	tokenize_set_free(&ts);
 	store_close(&st);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/popgate.db-wal", dir);

@@ -77,17 +77,17 @@ static void
 train(void)
 {
 	struct bayes *b = bayes_new();
-	struct tokset *ts = tokset_new(0);
+	struct tokset *ts = tokenize_set_new(0);
 	const char *error;
 
 	for (int i = 0; i < 20; i++) {
 		char *s = message("promo@casino.example", "WIN NOW", spam_words, i);
 		char *h = message("alice@work.example", "Weekly meeting", ham_words, i);
 
-		tokset_clear(ts);
+		tokenize_set_clear(ts);
 		tokenize_mem(ts, NULL, s, strlen(s), &error);
 		bayes_learn(b, ts, 1, 1);
-		tokset_clear(ts);
+		tokenize_set_clear(ts);
 		tokenize_mem(ts, NULL, h, strlen(h), &error);
 		bayes_learn(b, ts, 0, 1);
 		free(s);
@@ -95,7 +95,7 @@ train(void)
 	}
 	CHECK(bayes_flush(b, store_db(st), &error) == 0, "trained 20 spam and 20 ham");
 	bayes_free(&b);
-	tokset_free(&ts);
+	tokenize_set_free(&ts);
 }
 
 static int

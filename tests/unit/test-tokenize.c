@@ -21,8 +21,8 @@ static struct tokenize_info info;
 static int
 has(const char *tok)
 {
-	for (size_t i = 0; i < tokset_count(ts); i++) {
-		if (strcmp(tokset_text(ts, i), tok) == 0)
+	for (size_t i = 0; i < tokenize_set_count(ts); i++) {
+		if (strcmp(tokenize_set_text(ts, i), tok) == 0)
 			return 1;
 	}
 	return 0;
@@ -36,7 +36,7 @@ load(const char *name)
 	int fd, rc;
 
 	snprintf(path, sizeof(path), "%s/tests/data/mime/%s", top != NULL ? top : ".", name);
-	tokset_clear(ts);
+	tokenize_set_clear(ts);
 	tokenize_info_clear(&info);
 	if ((fd = open(path, O_RDONLY)) == -1) {
 		printf("# cannot open %s\n", path);
@@ -211,7 +211,7 @@ test_text_rules(void)
 	size_t n1;
 	uint64_t first;
 
-	tokset_clear(ts);
+	tokenize_set_clear(ts);
 	tokenize_text(ts, "", text, strlen(text));
 	HAS("win");
 	HAS("$5");
@@ -225,21 +225,21 @@ test_text_rules(void)
 	HAS("url:evil.example");
 	HAS("1234");
 	/* determinism: the same text gives the same tokens in the same order */
-	n1 = tokset_count(ts);
-	first = tokset_hash(ts, 0);
-	tokset_clear(ts);
+	n1 = tokenize_set_count(ts);
+	first = tokenize_set_hash(ts, 0);
+	tokenize_set_clear(ts);
 	tokenize_text(ts, "", text, strlen(text));
-	CHECK(tokset_count(ts) == n1 && tokset_hash(ts, 0) == first, "tokenizing twice gives the same set");
+	CHECK(tokenize_set_count(ts) == n1 && tokenize_set_hash(ts, 0) == first, "tokenizing twice gives the same set");
 	/* the stored vocabulary depends on this hash never changing */
 	CHECK(tokenize_hash("viagra", 6) == 0x133f6799f5817800ULL, "token hash is stable (%#llx)",
 	    (unsigned long long)tokenize_hash("viagra", 6));
 	{
-		struct tokset *small = tokset_new(10);
+		struct tokset *small = tokenize_set_new(10);
 
 		tokenize_text(small, "", text, strlen(text));
-		CHECK(tokset_count(small) == 10 && tokset_full(small), "the set stops at its cap");
-		tokset_free(&small);
-		CHECK(small == NULL, "tokset_free sets the pointer to NULL");
+		CHECK(tokenize_set_count(small) == 10 && tokenize_set_full(small), "the set stops at its cap");
+		tokenize_set_free(&small);
+		CHECK(small == NULL, "tokenize_set_free sets the pointer to NULL");
 	}
 }
 
@@ -270,7 +270,7 @@ test_charsets(void)
 int
 main(void)
 {
-	ts = tokset_new(0);
+	ts = tokenize_set_new(0);
 	test_multipart();
 	test_nested();
 	test_html_only();
@@ -281,6 +281,6 @@ main(void)
 	test_text_rules();
 	test_charsets();
 	tokenize_info_clear(&info);
-	tokset_free(&ts);
+	tokenize_set_free(&ts);
 	return test_done();
 }
