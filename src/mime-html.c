@@ -90,7 +90,8 @@ entity(struct html *h)
 		{ "hellip", 0x2026 }, { "eacute", 0xE9 }, { "egrave", 0xE8 }, { "ecirc", 0xEA },
 		{ "aacute", 0xE1 }, { "agrave", 0xE0 }, { "acirc", 0xE2 }, { "auml", 0xE4 }, { "ouml", 0xF6 },
 		{ "uuml", 0xFC }, { "Auml", 0xC4 }, { "Ouml", 0xD6 }, { "Uuml", 0xDC }, { "szlig", 0xDF },
-		{ "ccedil", 0xE7 }, { "ntilde", 0xF1 }, { "iacute", 0xED }, { "oacute", 0xF3 }, { "uacute", 0xFA }, { "mdash", 0x2014 }, { "ndash", 0x2013 }, { "laquo", 0xAB }, { "raquo", 0xBB },
+		{ "ccedil", 0xE7 }, { "ntilde", 0xF1 }, { "iacute", 0xED }, { "oacute", 0xF3 }, { "uacute", 0xFA },
+		{ "mdash", 0x2014 }, { "ndash", 0x2013 }, { "laquo", 0xAB }, { "raquo", 0xBB },
 		{ NULL, 0 }
 	};
 	const char *s = h->s + h->i + 1;

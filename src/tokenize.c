@@ -102,7 +102,8 @@ is_chunk_sep(uint32_t cp)
 static int
 is_word_ascii(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '$' || c == '\'' || c == '-' ||
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '$' ||
+	    c == '\'' || c == '-' ||
 	    c == '.' || c == '!' || c == '%' || c == '_';
 }
 
