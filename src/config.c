@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct parse_ctx {
@@ -27,6 +28,18 @@ parse_int(const char *value, int min, int max, int *out)
 	if (errno != 0 || end == value || *end != '\0' || v < min || v > max)
 		return -1;
 	*out = (int)v;
+	return 0;
+}
+
+static int
+parse_bool(const char *value, int *out)
+{
+	if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+		*out = 1;
+	else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+		*out = 0;
+	else
+		return -1;
 	return 0;
 }
 
@@ -137,6 +150,11 @@ handle_pop3(struct parse_ctx *p, const char *name, const char *value)
 	if (strcmp(name, "idle_timeout") == 0) {
 		if (parse_int(value, 10, 86400, &cf->idle_timeout) == -1)
 			BAD("idle_timeout must be seconds from 10 to 86400");
+		return 1;
+	}
+	if (strcmp(name, "plaintext_loopback") == 0) {
+		if (parse_bool(value, &cf->plaintext_loopback) == -1)
+			BAD("plaintext_loopback must be yes or no");
 		return 1;
 	}
 	BAD("unknown key \"%s\" in [pop3]", name);
@@ -290,6 +308,7 @@ set_defaults(struct config *cf)
 	cf->pop3_listen_tls[cf->pop3_listen_tls_count++] = strdup("127.0.0.1:1995");
 	cf->max_sessions = 64;
 	cf->idle_timeout = 600;
+	cf->plaintext_loopback = 1;
 	cf->web_listen = strdup("127.0.0.1:8025");
 	cf->sync_interval = 300;
 	cf->login_wait = 10;

@@ -30,6 +30,7 @@ struct config {
 	char *pop3_key;
 	int max_sessions;
 	int idle_timeout;           /* seconds */
+	int plaintext_loopback;     /* 1: loopback clients may log in without TLS */
 	/* [web] */
 	char *web_listen;           /* "host:port" or NULL for none */
 	/* [sync] */

@@ -829,7 +829,8 @@ pop3c_uidl(struct pop3c *c, struct pop3c_msg **msgs_r, size_t *n_r, char *err, s
 	if (simple_cmd(c, POP3C_STAGE_COMMAND, "UIDL", "UIDL", line, sizeof line) == -1 ||
 	    read_listing(c, "UIDL", add_uidl, &l) == -1)
 		goto fail;
-	qsort(l.v, l.n, sizeof *l.v, cmp_num);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof *l.v, cmp_num);
 	for (i = 1; i < l.n; i++) {
 		if (l.v[i].num == l.v[i - 1].num) {
 			set_fail(&c->fail, POP3C_STAGE_COMMAND, POP3C_PROTOCOL_ERROR,

@@ -320,7 +320,7 @@ out:
 static int
 plaintext_refused(struct session *s)
 {
-	return !s->loopback && conn_ssl(s->conn) == NULL;
+	return conn_ssl(s->conn) == NULL && !(s->loopback && s->srv->cf->plaintext_loopback);
 }
 
 /* ---- commands ---- */
@@ -336,7 +336,7 @@ cmd_capa(struct session *s, int argc, char **argv)
 	reply(s, "PIPELINING");
 	if (s->state == ST_AUTH && !plaintext_refused(s)) {
 		reply(s, "USER");
-		reply(s, "SASL PLAIN");
+		reply(s, "SASL PLAIN LOGIN");
 	}
 	if (s->state == ST_AUTH && conn_ssl(s->conn) == NULL)
 		reply(s, "STLS");
@@ -372,57 +372,64 @@ cmd_pass(struct session *s, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * Gets one SASL response: the initial response when given, else a "+ "
+ * challenge and the client's next line. Decodes its base64 into dec
+ * (NUL-terminated). Returns the decoded length, -2 when a reply was already
+ * sent (cancelled, malformed), or -1 to close.
+ */
 static int
-cmd_auth(struct session *s, int argc, char **argv)
+sasl_response(struct session *s, const char *initial, const char *challenge, unsigned char *dec,
+    size_t size)
 {
-	unsigned char dec[1024];
-	char line[LINE_MAX_LEN + 1], *resp, *authzid, *authcid, *passwd, *end;
+	char line[LINE_MAX_LEN + 1];
+	const char *resp = initial;
+	size_t rlen;
 	ssize_t n;
-	int len, rc;
+	int len;
 
-	if (argc == 1) {
-		/* RFC 5034: a bare AUTH lists the mechanisms. */
-		reply(s, "+OK");
-		if (!plaintext_refused(s))
-			reply(s, "PLAIN");
-		return reply(s, ".");
-	}
-	if (strcasecmp(argv[1], "PLAIN") != 0)
-		return reply(s, "-ERR unsupported authentication mechanism");
-	if (plaintext_refused(s))
-		return reply(s, "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
-	if (argc == 3) {
-		resp = argv[2];
-	} else {
-		if (reply(s, "+ ") == -1 || conn_flush(s->conn, s->timeout_ms) != 0)
+	if (resp == NULL) {
+		if (reply(s, "+ %s", challenge) == -1 || conn_flush(s->conn, s->timeout_ms) != 0)
 			return -1;
 		n = conn_read_line(s->conn, line, sizeof(line), s->timeout_ms);
 		if (n == CONN_TOOLONG)
-			return reply(s, "-ERR authentication line too long");
+			return reply(s, "-ERR authentication line too long") == -1 ? -1 : -2;
 		if (n < 0)
 			return -1;
 		resp = line;
 	}
 	if (strcmp(resp, "*") == 0)
-		return reply(s, "-ERR authentication cancelled");
+		return reply(s, "-ERR authentication cancelled") == -1 ? -1 : -2;
 	if (strcmp(resp, "=") == 0)
 		resp = "";
-	len = (int)strlen(resp);
-	if (len % 4 != 0 || (size_t)len / 4 * 3 >= sizeof(dec) ||
-	    (len = EVP_DecodeBlock(dec, (unsigned char *)resp, len)) < 0)
-		return reply(s, "-ERR invalid base64 in AUTH PLAIN response");
-	if (len > 0 && resp[strlen(resp) - 1] == '=')
+	rlen = strlen(resp);
+	if (rlen % 4 != 0 || rlen / 4 * 3 >= size ||
+	    (len = EVP_DecodeBlock(dec, (const unsigned char *)resp, (int)rlen)) < 0)
+		return reply(s, "-ERR invalid base64 in the authentication response") == -1 ? -1 : -2;
+	if (rlen > 0 && resp[rlen - 1] == '=')
 		len--;
-	if (len > 1 && resp[strlen(resp) - 2] == '=')
+	if (rlen > 1 && resp[rlen - 2] == '=')
 		len--;
 	dec[len] = '\0';
-	/* authzid NUL authcid NUL passwd */
+	return len;
+}
+
+/* RFC 4616: authzid NUL authcid NUL passwd. */
+static int
+auth_plain(struct session *s, const char *initial)
+{
+	unsigned char dec[1024];
+	char *authzid, *authcid, *passwd, *end;
+	int len, rc;
+
+	if ((len = sasl_response(s, initial, "", dec, sizeof(dec))) < 0)
+		return len == -1 ? -1 : 0;
 	authzid = (char *)dec;
 	end = (char *)dec + len;
-	if ((authcid = memchr(authzid, '\0', (size_t)(end - authzid))) == NULL || authcid + 1 > end)
+	if ((authcid = memchr(authzid, '\0', (size_t)(end - authzid))) == NULL)
 		return reply(s, "-ERR malformed AUTH PLAIN response");
 	authcid++;
-	if ((passwd = memchr(authcid, '\0', (size_t)(end - authcid))) == NULL)
+	if (authcid >= end || (passwd = memchr(authcid, '\0', (size_t)(end - authcid))) == NULL)
 		return reply(s, "-ERR malformed AUTH PLAIN response");
 	passwd++;
 	if (*authzid != '\0' && strcmp(authzid, authcid) != 0) {
@@ -432,6 +439,48 @@ cmd_auth(struct session *s, int argc, char **argv)
 	rc = login(s, authcid, passwd);
 	crypto_wipe(dec, sizeof(dec));
 	return rc;
+}
+
+/* The widespread (Outlook, Thunderbird) LOGIN mechanism: user, then password. */
+static int
+auth_login(struct session *s, const char *initial)
+{
+	unsigned char user[512], pass[512];
+	int len, rc;
+
+	/* "VXNlcm5hbWU6" and "UGFzc3dvcmQ6" are "Username:" and "Password:". */
+	if ((len = sasl_response(s, initial, "VXNlcm5hbWU6", user, sizeof(user))) < 0)
+		return len == -1 ? -1 : 0;
+	if ((len = sasl_response(s, NULL, "UGFzc3dvcmQ6", pass, sizeof(pass))) < 0)
+		return len == -1 ? -1 : 0;
+	if (memchr(user, '\0', strlen((char *)user) + 1) != user + strlen((char *)user)) {
+		crypto_wipe(pass, sizeof(pass));
+		return reply(s, "-ERR malformed AUTH LOGIN response");
+	}
+	rc = login(s, (char *)user, (char *)pass);
+	crypto_wipe(pass, sizeof(pass));
+	return rc;
+}
+
+static int
+cmd_auth(struct session *s, int argc, char **argv)
+{
+	if (argc == 1) {
+		/* RFC 5034: a bare AUTH lists the mechanisms. */
+		reply(s, "+OK");
+		if (!plaintext_refused(s)) {
+			reply(s, "PLAIN");
+			reply(s, "LOGIN");
+		}
+		return reply(s, ".");
+	}
+	if (strcasecmp(argv[1], "PLAIN") != 0 && strcasecmp(argv[1], "LOGIN") != 0)
+		return reply(s, "-ERR unsupported authentication mechanism");
+	if (plaintext_refused(s))
+		return reply(s, "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
+	if (strcasecmp(argv[1], "PLAIN") == 0)
+		return auth_plain(s, argc == 3 ? argv[2] : NULL);
+	return auth_login(s, argc == 3 ? argv[2] : NULL);
 }
 
 static int

@@ -8,6 +8,11 @@ store_list_add(struct store *st, const char *kind, const char *pattern, const ch
 	sqlite3_stmt *stmt;
 	int rc;
 
+	/* OR IGNORE would silently skip the CHECK constraint too. */
+	if (strcmp(kind, "allow") != 0 && strcmp(kind, "block") != 0) {
+		*error_r = store_set_error(st, "list must be allow or block, not \"%s\"", kind);
+		return -1;
+	}
 	if (sqlite3_prepare_v2(store_db(st), "INSERT OR IGNORE INTO lists (kind, pattern) VALUES (?, ?)",
 	    -1, &stmt, NULL) != SQLITE_OK) {
 		*error_r = store_error(st);
@@ -18,8 +23,7 @@ store_list_add(struct store *st, const char *kind, const char *pattern, const ch
 	rc = sqlite3_step(stmt);
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE) {
-		*error_r = rc == SQLITE_CONSTRAINT ? store_set_error(st, "list must be allow or block") :
-		    store_error(st);
+		*error_r = store_error(st);
 		return -1;
 	}
 	return 0;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@
 #include <openssl/ssl.h>
 
 #define MESSAGE_MAX ((int64_t)256 * 1024 * 1024)
+
+/* Set at shutdown: a sync stops fetching and ends with a clean QUIT. */
+static atomic_int shutting_down;
 #define CHUNK 65536
 
 /* ---- one sync ---- */
@@ -162,12 +166,16 @@ fetch_new(struct store *st, const struct store_account *a, struct pop3c *c, cons
 	const char *error;
 	int64_t size, id;
 
-	if (ftruncate(fd, 0) == -1) {
+	if (ftruncate(fd, 0) == -1 || lseek(fd, 0, SEEK_SET) == -1) {
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		return -1;
 	}
-	if (pop3c_retr(c, um->num, fd, MESSAGE_MAX, &size, err, errlen) == -1)
+	if (pop3c_retr(c, um->num, fd, MESSAGE_MAX, &size, err, errlen) == -1) {
+		/* Too big to take: it stays upstream, untouched, and the rest goes on. */
+		if (pop3c_last_failure(c)->code == POP3C_TOO_BIG)
+			return 2;
 		return -1;
+	}
 	if (msg_headers_read(fd, &h) == -1) {
 		snprintf(err, errlen, "out of memory reading headers");
 		return -1;
@@ -280,7 +288,7 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 		deleted_ids[ndel++] = dele.v[i].id;
 	}
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !atomic_load(&shutting_down); i++) {
 		int known = store_message_known(st, a.id, msgs[i].uidl, &error);
 		if (known == -1) {
 			snprintf(err, errlen, "%s", error);
@@ -291,6 +299,9 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 		switch (fetch_new(st, &a, c, &msgs[i], fd, err, errlen)) {
 		case -1:
 			goto out;
+		case 2:
+			res_r->skipped++;
+			continue;
 		case 0:
 			res_r->classified++;
 			/* FALLTHROUGH */
@@ -474,6 +485,9 @@ worker_thread(void *arg)
 		else if (res.fetched || res.deleted || res.classified)
 			log_info(ctx, "%d new, %d classified, %d deleted upstream, %d upstream",
 			    res.fetched, res.classified, res.deleted, res.upstream);
+		if (res.skipped > 0)
+			log_warnx(ctx, "%d messages larger than %lld MB left upstream", res.skipped,
+			    (long long)(MESSAGE_MAX >> 20));
 		else
 			log_debug(ctx, "nothing new (%d upstream)", res.upstream);
 
@@ -592,6 +606,7 @@ sync_stop(struct sync **sp)
 
 	if (s == NULL)
 		return;
+	atomic_store(&shutting_down, 1);
 	pthread_mutex_lock(&s->lock);
 	s->stopping = 1;
 	pthread_cond_broadcast(&s->work);

@@ -28,6 +28,7 @@ struct sync_result {
 	int classified;     /* pending messages given a verdict */
 	int deleted;        /* upstream deletions confirmed by QUIT */
 	int upstream;       /* messages upstream at the start */
+	int skipped;        /* too big to fetch: left upstream untouched */
 };
 
 /* One sync of one account, in the calling thread. */

@@ -112,6 +112,7 @@ main(void)
 	CHECK(store_list_add(st, "block", "*@spam.example", &error) == 0, "block entry added");
 	CHECK(store_list_add(st, "maybe", "x", &error) == -1, "unknown list kind refused");
 	CHECK(store_user_del(st, "alice", &error) == 1, "user deleted");
+	store_account_clear(&got);
 	CHECK(store_account_get(st, "alice", "work", &got, &error) == 0, "accounts deleted with their user");
 
 	store_account_clear(&got);

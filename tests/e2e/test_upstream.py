@@ -1,0 +1,210 @@
+"""popgate against upstreams of several kinds: a TLS-1.2-only server
+(stunnel in front of Dovecot), each upstream login method (USER/PASS,
+AUTH PLAIN, APOP), certificates that must be refused (wrong name, expired,
+self-signed), the sender block list, a 20 MB message streamed in bounded
+memory, check-config's error lines, and kill -9 in the middle of a sync."""
+import os
+import threading
+
+import clients
+import mailgen
+import peers
+from peers import test
+
+UP_PW = "upstream-secret"
+PW = "local-pw"
+TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop.test",
+                                    "spam@pop.test", "big@pop.test", "crash@pop.test")
+
+
+def setup(env):
+    env.ca = peers.CA(env.dir)
+    cert, key = env.ca.issue()
+    env.cert, env.key = cert, key
+    env.dovecot = env.start(peers.Dovecot(
+        env.dir, cert, key, {u: UP_PW for u in (TOM, AUTH, VIC, SPAM, BIG, CRASH)},
+        auth_mechanisms="plain login apop"))
+    d = env.dovecot
+    env.tom = [mailgen.message("old server", tag="tom"), mailgen.dots(), mailgen.long_lines()]
+    env.auth = [mailgen.message("auth methods", tag="auth"), mailgen.eight_bit()]
+    env.vic = [mailgen.message("must not be fetched over a bad cert", tag="vic")]
+    for user, msgs in ((TOM, env.tom), (AUTH, env.auth), (VIC, env.vic)):
+        for m in msgs:
+            d.add_message(user, m)
+    env.tls12 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.2"))
+    bad = {"wrongname": env.ca.wrong_name(), "expired": env.ca.expired(),
+           "selfsigned": peers.self_signed(env.dir)}
+    env.bad = {k: env.start(peers.Stunnel(env.dir, d.port_plain, c, k2, tls_max="TLSv1.3"))
+               for k, (c, k2) in bad.items()}
+
+    pg = env.pg = env.add(peers.Popgate(env.dir, login_wait=10))
+    ca = env.ca.cert
+    pg.user_add("tom", PW)
+    pg.account_add("old", "tom", "localhost", env.tls12.port, TOM, UP_PW, "implicit", ca)
+    pg.user_add("auth", PW)
+    for method in ("user", "plain", "apop"):
+        pg.account_add(method, "auth", "localhost", d.port_tls, AUTH, UP_PW, "implicit", ca,
+                       auth=method)
+    pg.account_add("stls", "auth", "localhost", d.port_plain, AUTH, UP_PW, "starttls", ca)
+    pg.user_add("vic", PW)
+    for kind, st in env.bad.items():
+        pg.account_add(kind, "vic", "localhost", st.port, VIC, UP_PW, "implicit", ca)
+    pg.user_add("spam", PW)
+    pg.account_add("main", "spam", "localhost", d.port_tls, SPAM, UP_PW, "implicit", ca)
+    pg.list_add("block", "*@spam.example")
+    pg.start()
+
+
+def ctx(env):
+    return env.pg.ssl_context()
+
+
+def download(env, user, port=None):
+    return clients.poplib_download(port or env.pg.port_tls, user, PW, "implicit", ctx(env))
+
+
+def same(got, want, what=""):
+    """got: [(uidl, data)]; want: messages as put upstream."""
+    mailgen.assert_same([d for _, d in got], [mailgen.wire_form(m) for m in want], what)
+    return True
+
+
+@test
+def tls12_only_upstream_works(env):
+    clients.wait_count(env.pg.port_tls, "tom/old", PW, len(env.tom), ctx(env))
+    assert same(download(env, "tom/old"), env.tom)
+
+
+@test
+def upstream_login_methods(env):
+    for method in ("user", "plain", "apop", "stls"):
+        clients.wait_count(env.pg.port_tls, f"auth/{method}", PW, len(env.auth), ctx(env))
+        assert same(download(env, f"auth/{method}"), env.auth), method
+
+
+@test
+def bad_upstream_certificates_are_refused(env):
+    # Each sync must fail on the certificate: nothing is fetched. A login
+    # waits for the sync, so by the time STAT answers the attempt is over.
+    for kind in env.bad:
+        for _ in range(2):
+            count, _ = clients.stat(env.pg.port_tls, f"vic/{kind}", PW, "implicit", ctx(env))
+            assert count == 0, f"{kind}: fetched {count} messages over a bad certificate"
+    env.dovecot.assert_holds(VIC, env.vic)
+
+
+@test
+def blocked_sender_is_not_shown(env):
+    spam = mailgen.message("Cheap offers", sender="Offers <offers@spam.example>", tag="spam")
+    ham = mailgen.message("Lunch?", sender="Friend <friend@example.org>", tag="ham")
+    near = mailgen.message("Not blocked", sender="someone@notspam.example", tag="near")
+    for m in (spam, ham, near):
+        env.dovecot.add_message(SPAM, m)
+    clients.wait_count(env.pg.port_tls, "spam/main", PW, 2, ctx(env))
+    got = download(env, "spam/main")
+    assert same(got, [ham, near]), [mailgen.message_id(d) for _, d in got]
+    # quarantined, not deleted upstream (nobody asked for that)
+    assert spam in env.dovecot.upstream(SPAM)
+
+
+@test
+def big_message_streams_in_bounded_memory(env):
+    pg = env.add(peers.Popgate(env.dir, name="popgate-big", login_wait=60, timeout=120))
+    if pg.has_asan():
+        # ASan's quarantine keeps freed buffers resident; it says nothing
+        # about what popgate holds.
+        pg.environ = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+                      ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"}
+    pg.user_add("big", PW)
+    pg.account_add("main", "big", "localhost", env.dovecot.port_tls, BIG, UP_PW, "implicit",
+                   env.ca.cert)
+    pg.start()
+    # warm up: a session and a (small) sync
+    small = mailgen.message("small first", tag="small")
+    env.dovecot.add_message(BIG, small)
+    clients.wait_count(pg.port_tls, "big", PW, 1, pg.ssl_context())
+    download(env, "big", pg.port_tls)
+    base = pg.vm_hwm_kb()
+    big = mailgen.big(20 * 1024 * 1024)
+    env.dovecot.add_message(BIG, big)
+    clients.wait_count(pg.port_tls, "big", PW, 2, pg.ssl_context(), timeout=120)
+    after_sync = pg.vm_hwm_kb()
+    got = download(env, "big", pg.port_tls)
+    after_retr = pg.vm_hwm_kb()
+    datas = sorted((mailgen.strip_popgate_headers(d) for _, d in got), key=len)
+    assert datas[1] == big, f"20 MB message differs ({len(datas[1])} bytes, want {len(big)})"
+    print(f"# VmHWM: {base} kB before, {after_sync} kB after sync, {after_retr} kB after RETR")
+    grew = after_retr - base
+    assert grew < 8 * 1024, f"peak RSS grew by {grew} kB for a 20 MB message"
+
+
+@test
+def check_config_reports_line(env):
+    path = os.path.join(env.dir, "bad.ini")
+    peers.write_file(path, "[general]\nstate_dir = /tmp/x\n\nfrobnicate = yes\n")
+    r = peers.run([env.pg.bin, "check-config", "-c", path], check=False)
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode != 0, out
+    assert f"{path}:4:" in out and "unknown key" in out, out
+    peers.write_file(path, "[general]\nstate_dir = /tmp/x\n[pop3]\nlisten = 127.0.0.1:x\n")
+    r = peers.run([env.pg.bin, "check-config", "-c", path], check=False)
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode != 0 and f"{path}:4:" in out, out
+    r = peers.run([env.pg.bin, "check-config", "-c", env.pg.config], check=False)
+    assert r.returncode == 0 and b"configuration OK" in r.stdout, r
+
+
+@test
+def kill9_during_sync_loses_and_duplicates_nothing(env):
+    msgs = mailgen.corpus(60, seed=9, min_size=200000, max_size=600000)
+    for m in msgs:
+        env.dovecot.add_message(CRASH, m)
+    pg = env.add(peers.Popgate(env.dir, name="popgate-crash", interval=1, login_wait=60,
+                               timeout=120))
+    pg.user_add("crash", PW)
+    pg.account_add("main", "crash", "localhost", env.dovecot.port_tls, CRASH, UP_PW,
+                   "implicit", env.ca.cert)
+    kills = []
+    for round_ in range(3):
+        pg.start()
+        start = pg.state_bytes()
+        # a login asks for a sync; it is cut off by the kill
+        t = threading.Thread(target=lambda: _try_stat(pg), daemon=True)
+        t.start()
+        try:
+            peers.wait_until(lambda: pg.state_bytes() > start + 2 * 1024 * 1024, 30, 0.005,
+                             "sync progress")
+        except TimeoutError:
+            break       # nothing left to sync
+        pg.kill9()
+        kills.append(pg.state_bytes())
+        t.join(5)
+    print(f"# killed {len(kills)} times mid-sync, state size at each kill: {kills}")
+    assert kills, "never caught a sync in progress"
+    if not pg.running():
+        pg.start()
+    clients.wait_count(pg.port_tls, "crash/main", PW, len(msgs), pg.ssl_context(), timeout=120)
+    got = clients.poplib_download(pg.port_tls, "crash/main", PW, "implicit", pg.ssl_context())
+    direct = clients.poplib_download(env.dovecot.port_tls, CRASH, UP_PW, "implicit",
+                                     env.dovecot.ssl_context(env.ca.cert), host="localhost")
+    uidls = [u for u, _ in got]
+    assert len(set(uidls)) == len(uidls), "a UIDL shown twice"
+    assert sorted(uidls) == sorted(u for u, _ in direct), "UIDLs differ from upstream"
+    assert same(got, msgs), "content differs"
+    env.dovecot.assert_holds(CRASH, msgs)
+
+
+def _try_stat(pg):
+    try:
+        clients.stat(pg.port_tls, "crash", PW, "implicit", pg.ssl_context())
+    except Exception:
+        pass
+
+
+@test
+def daemon_still_running(env):
+    assert env.pg.running(), "popgate exited during the tests"
+
+
+if __name__ == "__main__":
+    peers.main(setup)
