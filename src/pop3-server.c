@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -902,7 +903,7 @@ accept_one(struct pop3_server *srv, int lfd, int implicit_tls)
 	socklen_t len;
 	pthread_attr_t attr;
 	pthread_t tid;
-	int fd, full;
+	int fd, full, one = 1;
 
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
 		return;
@@ -913,6 +914,9 @@ accept_one(struct pop3_server *srv, int lfd, int implicit_tls)
 		free(ss);
 		return;
 	}
+	/* Replies are flushed whole; Nagle would hold each one for a delayed ACK. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_debug("pop3", "TCP_NODELAY: %s", strerror(errno));
 	pthread_mutex_lock(&srv->lock);
 	full = srv->sessions >= srv->cf->max_sessions;
 	if (!full)
