@@ -150,11 +150,19 @@ def chown_tree(top, user, group):
 
 
 def popgate_binary():
+    """$POPGATE, else the build made by ./build.sh (build/), else an
+    in-tree build."""
     p = os.environ.get("POPGATE")
     if p:
         return p
-    top = os.environ.get("top_builddir") or os.path.join(HERE, "..", "..")
-    return os.path.abspath(os.path.join(top, "src", "popgate"))
+    top = os.environ.get("top_builddir")
+    if top:
+        return os.path.abspath(os.path.join(top, "src", "popgate"))
+    src = os.path.abspath(os.path.join(HERE, "..", ".."))
+    for cand in (os.path.join(src, "build", "src", "popgate"), os.path.join(src, "src", "popgate")):
+        if os.path.exists(cand):
+            return cand
+    return os.path.join(src, "src", "popgate")
 
 
 # ------------------------------------------------------------- certificates
