@@ -18,6 +18,7 @@ TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop
                                     "spam@pop.test", "big@pop.test", "crash@pop.test")
 QUIT = [f"quit{i}@pop.test" for i in range(3)]
 FLAKY = "flaky@pop.test"
+STALL = "stall@pop.test"
 
 
 def setup(env):
@@ -25,7 +26,7 @@ def setup(env):
     cert, key = env.ca.issue()
     env.cert, env.key = cert, key
     env.dovecot = env.start(peers.Dovecot(
-        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY] + QUIT},
+        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY, STALL] + QUIT},
         auth_mechanisms="plain login apop"))
     d = env.dovecot
     env.tom = [mailgen.message("old server", tag="tom"), mailgen.dots(), mailgen.long_lines()]
@@ -356,6 +357,37 @@ def quit_while_upstream_is_down_is_answered_and_kept_consistent(env):
         # "nothing was deleted": everything is still there, on both sides
         want = {mailgen.message_id(m) for m in msgs}
         assert state() == (want, want), state()
+
+
+@test
+def stalled_upstream_never_stalls_the_client(env):
+    # Dovecot frozen with SIGSTOP: connections are accepted and never
+    # answered. A login waits at most login_wait, shows what popgate holds,
+    # and once Dovecot thaws, syncing goes on.
+    pg = env.add(peers.Popgate(env.dir, name="popgate-stall", interval=1, login_wait=2,
+                               timeout=3))
+    pg.user_add("stall", PW)
+    pg.account_add("main", "stall", "localhost", env.dovecot.port_tls, STALL, UP_PW,
+                   "implicit", env.ca.cert)
+    pg.start()
+    first = mailgen.message("before the freeze", tag="stall")
+    env.dovecot.add_message(STALL, first)
+    clients.wait_count(pg.port_tls, "stall", PW, 1, pg.ssl_context())
+    later = mailgen.message("during the freeze", tag="stall")
+    env.dovecot.add_message(STALL, later)
+    env.dovecot.pause()
+    try:
+        for _ in range(3):
+            t0 = time.monotonic()
+            got = clients.poplib_download(pg.port_tls, "stall", PW, "implicit", pg.ssl_context())
+            took = time.monotonic() - t0
+            assert took < 2 + 4, f"login took {took:.1f} s with login_wait = 2"
+            assert same(got, [first], "while frozen")
+    finally:
+        env.dovecot.resume()
+    clients.wait_count(pg.port_tls, "stall", PW, 2, pg.ssl_context(), timeout=30)
+    assert same(clients.poplib_download(pg.port_tls, "stall", PW, "implicit", pg.ssl_context()),
+                [first, later], "after the thaw")
 
 
 @test
