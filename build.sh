@@ -13,7 +13,7 @@ top=$(pwd)
 BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcurl4-openssl-dev
  libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libgmime-3.0-dev"
 TEST_PKGS="dovecot-pop3d dovecot-core stunnel4 fetchmail getmail6 curl openssl python3
- unbound dnsdist knot-resolver dnsutils bogofilter sqlite3 clang libclang-rt-14-dev"
+ unbound dnsdist knot-resolver dnsutils bogofilter sqlite3 clang libclang-rt-14-dev spamassassin spamd"
 
 need() {
 	missing=""
