@@ -22,6 +22,7 @@ int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);

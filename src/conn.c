@@ -63,6 +63,8 @@ conn_deadline(int timeout_ms)
 	return conn_now_ms() + timeout_ms;
 }
 
+static void conn_set_error(struct conn *, const char *, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 conn_set_error(struct conn *c, const char *fmt, ...)
 {
