@@ -4,6 +4,7 @@
 #include "bayes.h"
 #include "cmd.h"
 #include "cmd-batch.h"
+#include "resolver.h"
 #include "rules.h"
 #include "store.h"
 #include "tokenize.h"
@@ -24,7 +25,8 @@ static const char classify_usage[] =
     "score being the spam probability in [0,1]. --why adds a fourth column, the\n"
     "reasons as JSON (strongest tokens and rules). The sender lists and the Bayes\n"
     "classifier are always consulted; --network also asks the configured network\n"
-    "rules (spamd, rspamd) as the daemon does.\n";
+    "rules (DNSBL and URIBL through the [dns] resolver, spamd, rspamd) as the\n"
+    "daemon does.\n";
 
 struct result {
 	enum verdict_class cls;
@@ -42,6 +44,7 @@ struct classify {
 	struct tokset *ts[8];
 	struct result *res;
 	int preloaded, why, ready, network;
+	struct resolver *resolver;
 };
 
 static void
@@ -77,6 +80,7 @@ classify_one(size_t i, void *ctx, unsigned worker)
 	if (c->network && !hits.allow && !hits.block) {
 		struct stat sb;
 
+		rules_network(&c->vc.rules, c->resolver, &info, &hits);
 		if (fstat(fd, &sb) == 0)
 			rules_engines(&c->vc.rules, fd, (int64_t)sb.st_size, &hits);
 	}
@@ -142,6 +146,11 @@ cmd_classify(int argc, char **argv)
 		goto out;
 	}
 	loaded = 1;
+	if (c.network && (c.vc.rules.ndnsbl > 0 || c.vc.rules.nuribl > 0) &&
+	    resolver_new(cf, &c.resolver, &error) == -1) {
+		fprintf(stderr, "popgate: resolver: %s\n", error);
+		goto out;
+	}
 	c.b = bayes_new();
 	workers = cmd_pool_workers(c.files.n);
 	/* Many files: load every token once and score from memory in parallel. */
@@ -183,6 +192,7 @@ out:
 	if (loaded)
 		verdict_config_clear(&c.vc);
 	rules_lists_free(&c.lists);
+	resolver_free(&c.resolver);
 	bayes_free(&c.b);
 	store_close(&c.st);
 	config_free(&cf);
