@@ -1,7 +1,7 @@
 """External engines: popgate asks a real SpamAssassin spamd (SPAMC/1.5 over
-TCP) when configured, adds its weight when spamd calls a message spam (the
-GTUBE test string), adds nothing for ham, and carries on without it when it
-is down or not configured."""
+TCP) and a real rspamd (POST /checkv2) when configured, adds their weights
+when they call a message spam (the GTUBE test string), adds nothing for
+ham, and carries on without them when they are down or not configured."""
 import json
 import os
 import shutil
@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import tap
 
@@ -61,6 +62,7 @@ def setup():
             teardown(ctx)
             raise RuntimeError("spamd does not answer")
         time.sleep(0.5)
+    start_rspamd(ctx)
     for name, body in (("gtube", GTUBE), ("ham", "See you at the meeting on Tuesday.")):
         p = os.path.join(d, name + ".eml")
         with open(p, "w", newline="") as f:
@@ -69,6 +71,62 @@ def setup():
                     % (name, name, body))
         ctx[name] = p
     return ctx
+
+
+RSPAMD_CONF = """.include "$CONFDIR/common.conf"
+options {
+    pidfile = "$RUNDIR/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+}
+logging {
+    type = "file";
+    filename = "$LOGDIR/rspamd.log";
+    level = "warning";
+}
+worker "normal" {
+    bind_socket = "127.0.0.1:%d";
+    .include "$CONFDIR/worker-normal.inc"
+    count = 1;
+}
+"""
+
+
+def start_rspamd(ctx):
+    """A private rspamd with the packaged rules and one scanner on a free port."""
+    if shutil.which("rspamd") is None:
+        return
+    d = os.path.join(ctx["dir"], "rspamd")
+    os.makedirs(os.path.join(d, "local"))
+    os.chmod(d, 0o777)
+    ctx["rspamd_port"] = free_port()
+    conf = os.path.join(d, "rspamd.conf")
+    with open(conf, "w") as f:
+        f.write(RSPAMD_CONF % ctx["rspamd_port"])
+    ctx["rspamd"] = subprocess.Popen(
+        ["rspamd", "-f", "-u", "nobody", "-g", "nogroup", "-c", conf, "--var", "RUNDIR=" + d,
+         "--var", "LOGDIR=" + d, "--var", "DBDIR=" + d, "--var", "LOCAL_CONFDIR=" + os.path.join(d, "local")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "http://127.0.0.1:%d/checkv2" % ctx["rspamd_port"]
+    end = time.monotonic() + 90
+    while time.monotonic() < end and ctx["rspamd"].poll() is None:
+        try:
+            with urllib.request.urlopen(url, data=b"Subject: ping\r\n\r\nping\r\n", timeout=5) as r:
+                if r.status == 200:
+                    ctx["rspamd_url"] = url
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("rspamd did not start")
+
+
+def stop(p):
+    if p is not None and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def spamd_ping(port):
@@ -81,14 +139,8 @@ def spamd_ping(port):
 
 
 def teardown(ctx):
-    p = ctx.get("spamd")
-    if p is not None and p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    stop(ctx.get("spamd"))
+    stop(ctx.get("rspamd"))
     shutil.rmtree(ctx["dir"], ignore_errors=True)
 
 
@@ -140,6 +192,24 @@ def dead_spamd_is_no_hit(ctx):
     cls, score, reasons = verdict(ctx, ctx["gtube"], "--network")
     assert not [r for r in reasons if r.get("rule") == "spamd"], reasons
     assert time.monotonic() - t0 < 5
+
+
+@tap.test
+def rspamd_hit_adds_its_weight(ctx):
+    if "rspamd_url" not in ctx:
+        print("# rspamd is not installed: nothing to ask")
+        return
+    run(ctx, "filter", "set", "spamd", "")
+    run(ctx, "filter", "set", "rspamd_url", ctx["rspamd_url"])
+    run(ctx, "filter", "set", "rspamd_weight", "0.75")
+    run(ctx, "filter", "set", "dns_timeout_ms", "15000")
+    cls, score, reasons = verdict(ctx, ctx["gtube"], "--network")
+    hits = [r for r in reasons if r.get("rule") == "rspamd"]
+    assert len(hits) == 1 and hits[0]["weight"] == 0.75, reasons
+    assert cls == "spam" and score == 0.75, (cls, score)
+    cls, score, reasons = verdict(ctx, ctx["ham"], "--network")
+    assert not [r for r in reasons if r.get("rule") == "rspamd"] and cls == "ham", reasons
+    run(ctx, "filter", "set", "rspamd_url", "")
 
 
 @tap.test
