@@ -13,8 +13,8 @@ top=$(pwd)
 BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcurl4-openssl-dev
  libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libgmime-3.0-dev"
 TEST_PKGS="dovecot-pop3d dovecot-core stunnel4 fetchmail getmail6 curl openssl python3
- unbound dnsdist knot-resolver dnsutils bogofilter sqlite3 clang libclang-rt-14-dev
- python3-cryptography"
+ unbound dnsdist knot-resolver dnsutils bogofilter sqlite3 clang libclang-rt-14-dev strace iproute2
+ python3-cryptography ca-certificates"
 
 need() {
 	missing=""

@@ -2,7 +2,9 @@
 #include "crypto.h"
 #include "log.h"
 #include "msg-headers.h"
+#include "net.h"
 #include "pop3-server.h"
+#include "resolver.h"
 #include "store.h"
 #include "sync.h"
 #include "tls.h"
@@ -51,6 +53,7 @@ cmd_serve(int argc, char **argv)
 	struct crypto_box *box = NULL;
 	struct sync *sync = NULL;
 	struct pop3_server *srv = NULL;
+	struct resolver *resolver = NULL;
 	SSL_CTX *tls = NULL;
 	sigset_t set;
 	char err[512], *key_path = NULL;
@@ -87,6 +90,13 @@ cmd_serve(int argc, char **argv)
 	}
 	if ((tls = load_tls(cf)) == NULL)
 		goto out;
+	/* Every name popgate looks up goes through the resolver (DoH unless mode = system). */
+	if (resolver_new(cf, &resolver, &error) == -1) {
+		log_error("main", "resolver: %s", error);
+		goto out;
+	}
+	if (cf->dns_mode == DNS_MODE_DOH)
+		net_set_resolver(resolver_addrs_hook, resolver);
 	if (sync_start(cf, box, &sync, &error) == -1) {
 		log_error("main", "%s", error);
 		goto out;
@@ -95,7 +105,8 @@ cmd_serve(int argc, char **argv)
 		log_error("main", "%s", err);
 		goto out;
 	}
-	log_info("main", "popgate %s ready: state in %s, POP3 on %s%s%s%s%s", PACKAGE_VERSION, cf->state_dir,
+	log_info("main", "popgate %s ready: state in %s, DNS %s, POP3 on %s%s%s%s%s", PACKAGE_VERSION,
+	    cf->state_dir, cf->dns_mode == DNS_MODE_DOH ? "over HTTPS" : "by the system resolver",
 	    cf->pop3_listen_count ? cf->pop3_listen[0] : "",
 	    cf->pop3_listen_count ? " (STLS)" : "",
 	    cf->pop3_listen_count && cf->pop3_listen_tls_count ? " and " : "",
@@ -121,6 +132,8 @@ cmd_serve(int argc, char **argv)
 out:
 	pop3_server_stop(&srv);
 	sync_stop(&sync);
+	net_set_resolver(NULL, NULL);
+	resolver_free(&resolver);
 	SSL_CTX_free(tls);
 	crypto_box_free(&box);
 	free(key_path);

@@ -22,6 +22,11 @@ int cmd_check_config(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_account(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_quarantine(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
 
 /* Loads -c FILE (or the defaults) or prints the error and returns NULL. */
 struct config *cmd_load_config(const char *path);

@@ -314,7 +314,12 @@ set_defaults(struct config *cf)
 	cf->login_wait = 10;
 	cf->sync_workers = 2;
 	cf->sync_timeout = 60;
-	cf->dns_mode = DNS_MODE_SYSTEM;
+	/* Two public DoH resolvers, reached through their bootstrap addresses. */
+	cf->dns_mode = DNS_MODE_DOH;
+	cf->doh_url[cf->doh_url_count++] = strdup("https://dns.quad9.net/dns-query");
+	cf->doh_url[cf->doh_url_count++] = strdup("https://cloudflare-dns.com/dns-query");
+	cf->dns_bootstrap[cf->dns_bootstrap_count++] = strdup("dns.quad9.net:443:9.9.9.9,149.112.112.112");
+	cf->dns_bootstrap[cf->dns_bootstrap_count++] = strdup("cloudflare-dns.com:443:1.1.1.1,1.0.0.1");
 	cf->dns_timeout_ms = 3000;
 	cf->dns_cache_size = 10000;
 }

@@ -1,9 +1,30 @@
+/*
+ * filter.c: the verdict on one fetched message (see filter.h): tokenize,
+ * score with the shared Bayes working set, check the rules, decide, apply
+ * the account's policy.
+ */
 #include "filter.h"
+#include "filter-int.h"
+#include "bayes.h"
+#include "rules.h"
+#include "tokenize.h"
+#include "verdict.h"
 
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * One working set for the whole process: sync workers score under the lock
+ * (scoring is memory-only once a token was seen, so the lock is short), and
+ * training in this process updates it in place. Training by another process
+ * bumps bayes_meta.generation, which bayes_refresh() notices.
+ */
+static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bayes *filter_bayes;
+static struct resolver *filter_resolver;
 
 void
 filter_verdict_clear(struct filter_verdict *v)
@@ -19,82 +40,123 @@ filter_pattern_match(const char *pattern, const char *addr)
 	return fnmatch(pattern, addr, FNM_CASEFOLD) == 0;
 }
 
-struct list_match {
-	const char *addr;
-	char kind[8];
-	char pattern[330];
-};
-
-static int
-match_entry(const char *kind, const char *pattern, void *ctx)
+void
+filter_set_resolver(struct resolver *r)
 {
-	struct list_match *lm = ctx;
-
-	if (lm->addr[0] == '\0' || !filter_pattern_match(pattern, lm->addr))
-		return 0;
-	/* An allow entry wins over a block entry. */
-	if (lm->kind[0] == '\0' || strcmp(kind, "allow") == 0) {
-		snprintf(lm->kind, sizeof(lm->kind), "%s", kind);
-		snprintf(lm->pattern, sizeof(lm->pattern), "%s", pattern);
-	}
-	return 0;
+	pthread_mutex_lock(&filter_lock);
+	filter_resolver = r;
+	pthread_mutex_unlock(&filter_lock);
 }
 
-/* JSON string body: escapes quotes, backslashes and control bytes. */
-static void
-json_escape(const char *in, char *out, size_t size)
+void
+filter_shutdown(void)
 {
-	size_t o = 0;
+	pthread_mutex_lock(&filter_lock);
+	bayes_free(&filter_bayes);
+	filter_resolver = NULL;
+	pthread_mutex_unlock(&filter_lock);
+}
 
-	for (; *in != '\0' && o + 7 < size; in++) {
-		unsigned char c = (unsigned char)*in;
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
-		} else
-			out[o++] = (char)c;
+/* Locks and returns the shared working set, fresh against db. */
+struct bayes *
+filter_bayes_lock(sqlite3 *db, const char **error_r)
+{
+	pthread_mutex_lock(&filter_lock);
+	if (filter_bayes == NULL)
+		filter_bayes = bayes_new();
+	if (bayes_refresh(filter_bayes, db, error_r) == -1) {
+		pthread_mutex_unlock(&filter_lock);
+		return NULL;
 	}
-	out[o] = '\0';
+	return filter_bayes;
+}
+
+void
+filter_bayes_unlock(void)
+{
+	pthread_mutex_unlock(&filter_lock);
+}
+
+/* "quarantine" unless the account says "tag". */
+static int
+account_tags(sqlite3 *db, int64_t account_id)
+{
+	sqlite3_stmt *st;
+	int tag = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT spam_policy FROM accounts WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(st, 1, account_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+
+		tag = p != NULL && strcmp(p, "tag") == 0;
+	}
+	sqlite3_finalize(st);
+	return tag;
 }
 
 int
 filter_classify(struct store *st, const struct filter_input *in, struct filter_verdict *v_r,
     const char **error_r)
 {
-	struct list_match lm;
-	char esc[700];
+	sqlite3 *db = store_db(st);
+	struct verdict_config vc;
+	struct tokenize_info info;
+	struct rules_lists *lists = NULL;
+	struct rules_hits hits;
+	struct bayes_result br;
+	struct tokset *ts = NULL;
+	struct verdict v;
+	struct bayes *b;
+	struct resolver *res;
+	int rc = -1, ready;
 
 	memset(v_r, 0, sizeof(*v_r));
-	memset(&lm, 0, sizeof(lm));
-	lm.addr = in->from_addr != NULL ? in->from_addr : "";
-	if (store_list_foreach(st, match_entry, &lm, error_r) == -1)
+	memset(&info, 0, sizeof(info));
+	memset(&hits, 0, sizeof(hits));
+	memset(&v, 0, sizeof(v));
+	if (verdict_config_load(db, &vc, error_r) == -1)
 		return -1;
-	json_escape(lm.pattern, esc, sizeof(esc));
-	if (strcmp(lm.kind, "block") == 0) {
-		v_r->state = MSG_SPAM;
-		v_r->verdict = "spam";
-		v_r->score = 1.0;
-		if (asprintf(&v_r->reasons, "[{\"rule\":\"block_list\",\"pattern\":\"%s\"}]", esc) == -1)
-			v_r->reasons = NULL;
-	} else {
-		v_r->state = MSG_HAM;
-		v_r->verdict = "ham";
-		v_r->score = 0.0;
-		if (lm.kind[0] != '\0') {
-			if (asprintf(&v_r->reasons, "[{\"rule\":\"allow_list\",\"pattern\":\"%s\"}]", esc) == -1)
-				v_r->reasons = NULL;
-		} else
-			v_r->reasons = strdup("[]");
+	if (rules_lists_load(st, &lists, error_r) == -1)
+		goto out;
+	ts = tokenize_set_new(0);
+	if (tokenize_fd(ts, &info, in->fd, error_r) == -1)
+		goto out;
+	rules_lists_check(lists, in->from_addr != NULL && in->from_addr[0] != '\0' ? in->from_addr : info.from,
+	    &hits);
+	if ((b = filter_bayes_lock(db, error_r)) == NULL)
+		goto out;
+	ready = verdict_bayes_ready(&vc, bayes_nspam(b), bayes_nham(b));
+	rc = ready ? bayes_score(b, db, ts, &vc.bayes, &br, error_r) : 0;
+	res = filter_resolver;
+	filter_bayes_unlock();
+	if (rc == -1)
+		goto out;
+	rc = -1;
+	/* the network is asked only when the lists did not already decide */
+	if (!hits.allow && !hits.block)
+		rules_network(&vc.rules, res, &info, &hits);
+	if (verdict_decide(&vc, ready ? &br : NULL, &hits, &v) == -1) {
+		*error_r = "out of memory";
+		goto out;
 	}
-	if (asprintf(&v_r->added_headers, "X-Popgate-Verdict: %s; score=%.4f\r\n", v_r->verdict,
-	    v_r->score) == -1)
-		v_r->added_headers = NULL;
-	if (v_r->reasons == NULL || v_r->added_headers == NULL) {
+	v_r->verdict = verdict_class_name(v.cls);
+	v_r->score = v.score;
+	v_r->state = v.cls == VERDICT_SPAM && !account_tags(db, in->account_id) ? MSG_SPAM : MSG_HAM;
+	v_r->reasons = v.reasons;
+	v.reasons = NULL;
+	if ((v_r->added_headers = verdict_headers(&v, &vc)) == NULL) {
 		filter_verdict_clear(v_r);
 		*error_r = "out of memory";
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	verdict_clear(&v);
+	tokenize_info_clear(&info);
+	tokenize_set_free(&ts);
+	rules_lists_free(&lists);
+	verdict_config_clear(&vc);
+	return rc;
 }

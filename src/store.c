@@ -91,11 +91,14 @@ migrate(struct store *st, const char **error_r)
 	char pragma[64];
 	int current, latest = 0;
 
+	for (m = store_migrations; m->sql != NULL; m++)
+		latest = m->version;
+	/* The common case, every session and worker: nothing to do, no write lock. */
+	if (store_schema_version(st) == latest)
+		return 0;
 	if (store_begin(st, error_r) == -1)
 		return -1;
 	current = store_schema_version(st);
-	for (m = store_migrations; m->sql != NULL; m++)
-		latest = m->version;
 	if (current > latest) {
 		store_rollback(st);
 		*error_r = store_set_error(st, "database schema version %d is newer than this popgate (%d)",

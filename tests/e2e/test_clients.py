@@ -128,6 +128,15 @@ def curl_pop3s(env):
 
 
 @test
+def curl_verifies_popgates_own_certificate(env):
+    # The certificate popgate made for itself names localhost, so a client
+    # that pins it (instead of -k) connects by name.
+    got = clients.curl_download("pop3s", env.pg.port_tls, "alice/home", LOCAL_PW,
+                                ["--cacert", env.pg.cert_file], host="localhost")
+    mailgen.assert_same(got, wire(env.home), "curl pop3s --cacert")
+
+
+@test
 def curl_stls_ssl_reqd(env):
     got = clients.curl_download("pop3", env.pg.port, "alice/home", LOCAL_PW,
                                 ["--ssl-reqd", "-k"])
@@ -135,12 +144,11 @@ def curl_stls_ssl_reqd(env):
 
 
 @test
-def curl_user_pass_login(env):
-    # popgate offers no SASL LOGIN, so asking curl for it makes curl
-    # fall back to USER/PASS.
+def curl_sasl_login(env):
+    # AUTH=LOGIN makes curl use SASL LOGIN rather than its default PLAIN.
     got = clients.curl_download("pop3s", env.pg.port_tls, "alice/work", LOCAL_PW,
                                 ["-k", "--login-options", "AUTH=LOGIN"])
-    mailgen.assert_same(got, wire(env.work), "curl pop3s USER/PASS")
+    mailgen.assert_same(got, wire(env.work), "curl pop3s SASL LOGIN")
 
 
 @test
@@ -164,7 +172,7 @@ def getmail6_maildir(env):
     direct = clients.getmail_download(os.path.join(env.dir, "gm-direct"),
                                       env.dovecot.port_tls, WORK, UP_PW, env.ca.cert)
     got = clients.getmail_download(os.path.join(env.dir, "gm-popgate"), env.pg.port_tls,
-                                   "alice/work", LOCAL_PW)
+                                   "alice/work", LOCAL_PW, env.pg.cert_file)
     assert len(direct) == len(env.work)
     mailgen.assert_same(got, direct, "getmail6")
 
@@ -189,6 +197,12 @@ def aggregated_view_prefixes_uidls(env):
 def nothing_was_deleted_upstream(env):
     env.dovecot.assert_holds(WORK, env.work)
     env.dovecot.assert_holds(HOME, env.home)
+
+
+@test
+def clean_shutdown_without_sanitizer_reports(env):
+    for p in env.popgates():
+        p.assert_clean_stop()
 
 
 if __name__ == "__main__":

@@ -336,7 +336,10 @@ def second_session_on_same_account_is_in_use(env):
 
 
 def _try_login(env, user):
-    r = clients.Raw(env.pg.port_tls, tls=True)
+    try:
+        r = clients.Raw(env.pg.port_tls, tls=True)
+    except (ssl.SSLError, OSError):
+        return None     # refused while the server is still full
     if r.greeting.startswith(b"+OK"):
         r.cmd(f"USER {user}")
         if r.cmd(f"PASS {ALICE_PW}").startswith(b"+OK"):
@@ -505,8 +508,9 @@ def dele_in_aggregated_view_deletes_in_right_account(env):
 
 
 @test
-def daemon_still_running(env):
-    assert env.pg.running(), "popgate exited during the tests"
+def clean_shutdown_without_sanitizer_reports(env):
+    for p in env.popgates():
+        p.assert_clean_stop()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ self-signed), the sender block list, a 20 MB message streamed in bounded
 memory, check-config's error lines, and kill -9 in the middle of a sync."""
 import os
 import threading
+import time
 
 import clients
 import mailgen
@@ -15,6 +16,7 @@ UP_PW = "upstream-secret"
 PW = "local-pw"
 TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop.test",
                                     "spam@pop.test", "big@pop.test", "crash@pop.test")
+QUIT = [f"quit{i}@pop.test" for i in range(3)]
 
 
 def setup(env):
@@ -22,7 +24,7 @@ def setup(env):
     cert, key = env.ca.issue()
     env.cert, env.key = cert, key
     env.dovecot = env.start(peers.Dovecot(
-        env.dir, cert, key, {u: UP_PW for u in (TOM, AUTH, VIC, SPAM, BIG, CRASH)},
+        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH] + QUIT},
         auth_mechanisms="plain login apop"))
     d = env.dovecot
     env.tom = [mailgen.message("old server", tag="tom"), mailgen.dots(), mailgen.long_lines()]
@@ -32,6 +34,8 @@ def setup(env):
         for m in msgs:
             d.add_message(user, m)
     env.tls12 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.2"))
+    env.tls13 = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key, tls_max="TLSv1.3",
+                                        tls_min="TLSv1.3"))
     bad = {"wrongname": env.ca.wrong_name(), "expired": env.ca.expired(),
            "selfsigned": peers.self_signed(env.dir)}
     env.bad = {k: env.start(peers.Stunnel(env.dir, d.port_plain, c, k2, tls_max="TLSv1.3"))
@@ -41,6 +45,7 @@ def setup(env):
     ca = env.ca.cert
     pg.user_add("tom", PW)
     pg.account_add("old", "tom", "localhost", env.tls12.port, TOM, UP_PW, "implicit", ca)
+    pg.account_add("new", "tom", "localhost", env.tls13.port, TOM, UP_PW, "implicit", ca)
     pg.user_add("auth", PW)
     for method in ("user", "plain", "apop"):
         pg.account_add(method, "auth", "localhost", d.port_tls, AUTH, UP_PW, "implicit", ca,
@@ -49,6 +54,8 @@ def setup(env):
     pg.user_add("vic", PW)
     for kind, st in env.bad.items():
         pg.account_add(kind, "vic", "localhost", st.port, VIC, UP_PW, "implicit", ca)
+    pg.account_add("badpw", "vic", "localhost", d.port_tls, VIC, "not the password",
+                   "implicit", ca)
     pg.user_add("spam", PW)
     pg.account_add("main", "spam", "localhost", d.port_tls, SPAM, UP_PW, "implicit", ca)
     pg.list_add("block", "*@spam.example")
@@ -76,6 +83,12 @@ def tls12_only_upstream_works(env):
 
 
 @test
+def tls13_only_upstream_works(env):
+    clients.wait_count(env.pg.port_tls, "tom/new", PW, len(env.tom), ctx(env))
+    assert same(download(env, "tom/new"), env.tom)
+
+
+@test
 def upstream_login_methods(env):
     for method in ("user", "plain", "apop", "stls"):
         clients.wait_count(env.pg.port_tls, f"auth/{method}", PW, len(env.auth), ctx(env))
@@ -83,10 +96,11 @@ def upstream_login_methods(env):
 
 
 @test
-def bad_upstream_certificates_are_refused(env):
-    # Each sync must fail on the certificate: nothing is fetched. A login
-    # waits for the sync, so by the time STAT answers the attempt is over.
-    for kind in env.bad:
+def bad_upstream_certificates_and_password_are_refused(env):
+    # Each sync must fail (on the certificate, or the upstream password):
+    # nothing is fetched, and the local login still works. A login waits for
+    # the sync, so by the time STAT answers the attempt is over.
+    for kind in list(env.bad) + ["badpw"]:
         for _ in range(2):
             count, _ = clients.stat(env.pg.port_tls, f"vic/{kind}", PW, "implicit", ctx(env))
             assert count == 0, f"{kind}: fetched {count} messages over a bad certificate"
@@ -194,6 +208,56 @@ def kill9_during_sync_loses_and_duplicates_nothing(env):
     env.dovecot.assert_holds(CRASH, msgs)
 
 
+@test
+def kill9_around_quit_keeps_what_was_not_deleted(env):
+    # DELE one of three, QUIT, and kill -9 at once: the two others must
+    # survive everywhere; the deleted one is either still in both places
+    # (the QUIT never committed) or gone from both once popgate is back.
+    pg = env.add(peers.Popgate(env.dir, name="popgate-quit", interval=1, login_wait=30))
+    pg.user_add("quit", PW)
+    for i in range(3):
+        pg.account_add(f"q{i}", "quit", "localhost", env.dovecot.port_tls, QUIT[i], UP_PW,
+                       "implicit", env.ca.cert)
+    pg.start()
+    for i, delay in enumerate((0, 0.002, 0.02)):
+        user = f"quit/q{i}"
+        msgs = [mailgen.message(f"quit {i}.{k}", tag=f"quit{i}") for k in range(3)]
+        for m in msgs:
+            env.dovecot.add_message(QUIT[i], m)
+        clients.wait_count(pg.port_tls, user, PW, 3, pg.ssl_context())
+        r = clients.Raw(pg.port_tls, tls=True)
+        r.cmd(f"USER {user}")
+        assert r.cmd(f"PASS {PW}").startswith(b"+OK")
+        assert r.cmd("RETR 1").startswith(b"+OK")
+        victim = mailgen.message_id(b"\r\n".join(r.multi()))
+        assert r.cmd("DELE 1").startswith(b"+OK")
+        r.send("QUIT\r\n")
+        if delay:
+            time.sleep(delay)
+        pg.kill9()
+        r.close()
+        pg.start()
+        keep = [m for m in msgs if mailgen.message_id(m) != victim]
+        victim_msg = next(m for m in msgs if mailgen.message_id(m) == victim)
+
+        def settled():
+            up = env.dovecot.upstream(QUIT[i])
+            try:
+                got = clients.poplib_download(pg.port_tls, user, PW, "implicit",
+                                              pg.ssl_context())
+            except Exception:
+                return None
+            shown = [mailgen.strip_popgate_headers(d) for _, d in got]
+            both = victim_msg in up and mailgen.wire_form(victim_msg) in shown
+            neither = victim_msg not in up and mailgen.wire_form(victim_msg) not in shown
+            return (both or neither) and (up, shown)
+        up, shown = peers.wait_until(settled, 30, 0.2, "a consistent state after the crash")
+        for m in keep:
+            assert m in up, f"round {i}: {mailgen.message_id(m)} lost upstream"
+            assert mailgen.wire_form(m) in shown, f"round {i}: {mailgen.message_id(m)} not shown"
+        assert len(shown) == len(set(shown)), f"round {i}: a message shown twice"
+
+
 def _try_stat(pg):
     try:
         clients.stat(pg.port_tls, "crash", PW, "implicit", pg.ssl_context())
@@ -202,8 +266,20 @@ def _try_stat(pg):
 
 
 @test
-def daemon_still_running(env):
-    assert env.pg.running(), "popgate exited during the tests"
+def mail_stays_readable_while_upstream_is_down(env):
+    clients.wait_count(env.pg.port_tls, "tom/old", PW, len(env.tom), ctx(env))
+    env.tls12.stop()
+    assert not peers.port_open(env.tls12.port)
+    # the login's sync fails, the client still gets what popgate holds
+    got = download(env, "tom/old")
+    assert same(got, env.tom, "upstream down")
+    assert env.pg.running()
+
+
+@test
+def clean_shutdown_without_sanitizer_reports(env):
+    for p in env.popgates():
+        p.assert_clean_stop()
 
 
 if __name__ == "__main__":

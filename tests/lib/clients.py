@@ -93,7 +93,8 @@ def wait_count(port, user, password, count, context=None, timeout=30, mode="impl
             seen.append(stat(port, user, password, mode, context)[0])
         except poplib.error_proto as e:
             # a session that just ended may still hold the mailbox
-            if b"[IN-USE]" not in e.args[0]:
+            msg = e.args[0] if e.args else b""
+            if b"[IN-USE]" not in (msg if isinstance(msg, bytes) else str(msg).encode()):
                 raise
             return False
         return seen[-1] == count

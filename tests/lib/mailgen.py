@@ -241,6 +241,10 @@ def assert_same(got, want, what=""):
     gi = {message_id(m): m for m in got}
     wi = {message_id(m): m for m in want}
     assert len(got) == len(want), f"{what}: {len(got)} messages, want {len(want)}"
+    if None in gi and None not in wi:
+        bad = gi[None]
+        raise AssertionError(f"{what}: a message has no Message-ID any more ({len(bad)} bytes, "
+                             f"{bad.count(0)} NUL bytes): {bad[:120]!r}")
     assert set(gi) == set(wi), f"{what}: missing {set(wi) - set(gi)}, extra {set(gi) - set(wi)}"
     for mid, m in wi.items():
         if gi[mid] != m:

@@ -560,6 +560,23 @@ class Popgate:
         self.proc.wait()
         self.proc = None
 
+    SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                       "ThreadSanitizer", "UndefinedBehaviorSanitizer")
+
+    def sanitizer_reports(self):
+        """Lines of the log where a sanitizer (ASan, UBSan, LSan) spoke."""
+        return [l for l in self.log().splitlines() if any(m in l for m in self.SANITIZER_MARKS)]
+
+    def assert_clean_stop(self):
+        """SIGTERM must end the daemon promptly with status 0 and no
+        sanitizer report anywhere in its log."""
+        assert self.running(), f"{self.name} is not running (exit status {self.proc.returncode})" \
+            if self.proc is not None else f"{self.name} was never started"
+        rc = self.stop()
+        reports = self.sanitizer_reports()
+        assert not reports, f"{self.name}: sanitizer reports: {reports[:5]}"
+        assert rc == 0, f"{self.name} exited with status {rc} on SIGTERM"
+
     def state_bytes(self):
         """Bytes in the state folder (database, WAL): grows while syncing."""
         total = 0
@@ -618,6 +635,10 @@ class Env:
     def start(self, peer):
         self.add(peer)
         return peer.start()
+
+    def popgates(self):
+        """The popgate instances this file started and has not stopped."""
+        return [p for p in self._peers if isinstance(p, Popgate) and p.proc is not None]
 
     def dump_logs(self, tail=60):
         for p in self._peers:

@@ -58,7 +58,11 @@ main(void)
 	cf = load("[pop3]\nlisten = localhost\n", err, sizeof(err));
 	CHECK(cf == NULL && strstr(err, "HOST:PORT") != NULL, "listen without port refused");
 	cf = load("[dns]\nmode = doh\n", err, sizeof(err));
-	CHECK(cf == NULL && strstr(err, "doh_url") != NULL, "doh without a URL refused");
+	CHECK(cf != NULL && cf->doh_url_count == 2 && cf->dns_bootstrap_count == 2,
+	    "doh without a URL uses the embedded DoH servers");
+	config_free(&cf);
+	cf = load("[dns]\nmode = doh\ndoh_url = http://plain.example/dns-query\n", err, sizeof(err));
+	CHECK(cf == NULL && strstr(err, "doh_url") != NULL, "doh_url without https refused");
 	cf = load("this is not ini\n", err, sizeof(err));
 	CHECK(cf == NULL && strstr(err, ":1:") != NULL, "garbage reported at line 1");
 

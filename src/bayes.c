@@ -1,0 +1,624 @@
+/*
+ * bayes.c: the working set, the scoring maths and training (see bayes.h).
+ */
+#include "bayes.h"
+#include "log.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const struct bayes_params bayes_default_params = {
+	.robs = 0.1,
+	.robx = 0.52,
+	.min_dev = 0.4,
+	.max_discriminators = 150,
+	.ham_cutoff = 0.30,
+	.spam_cutoff = 0.70,
+};
+
+/* Working sets of more than this many tokens are dropped and refilled. */
+#define WORKING_SET_MAX (4u << 20)
+
+struct entry {
+	uint64_t key;
+	uint32_t spam, ham;     /* counts in the database, if loaded */
+	int32_t dspam, dham;    /* learnt, not yet flushed */
+	uint8_t used, loaded, dirty;
+};
+
+struct bayes {
+	struct entry *t;
+	size_t cap, count;      /* cap a power of two */
+	int complete;           /* every database token is loaded */
+	uint64_t nspam, nham;
+	int64_t dnspam, dnham;  /* pending message totals */
+	unsigned pending;
+	int64_t generation;     /* of the database when loaded; -1 unknown */
+};
+
+struct bayes *
+bayes_new(void)
+{
+	struct bayes *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		fatal("out of memory");
+	b->cap = 1 << 12;
+	if ((b->t = calloc(b->cap, sizeof(*b->t))) == NULL)
+		fatal("out of memory");
+	b->generation = -1;
+	return b;
+}
+
+void
+bayes_free(struct bayes **bp)
+{
+	if (*bp == NULL)
+		return;
+	free((*bp)->t);
+	free(*bp);
+	*bp = NULL;
+}
+
+uint64_t
+bayes_nspam(const struct bayes *b)
+{
+	return b->nspam;
+}
+
+uint64_t
+bayes_nham(const struct bayes *b)
+{
+	return b->nham;
+}
+
+unsigned
+bayes_pending(const struct bayes *b)
+{
+	return b->pending;
+}
+
+static struct entry *
+find(const struct bayes *b, uint64_t key)
+{
+	for (size_t s = (size_t)key & (b->cap - 1);; s = (s + 1) & (b->cap - 1)) {
+		if (!b->t[s].used)
+			return NULL;
+		if (b->t[s].key == key)
+			return &b->t[s];
+	}
+}
+
+static void
+grow(struct bayes *b)
+{
+	size_t ncap = b->cap * 2;
+	struct entry *nt = calloc(ncap, sizeof(*nt));
+
+	if (nt == NULL)
+		fatal("out of memory");
+	for (size_t i = 0; i < b->cap; i++) {
+		size_t s;
+
+		if (!b->t[i].used)
+			continue;
+		for (s = (size_t)b->t[i].key & (ncap - 1); nt[s].used; s = (s + 1) & (ncap - 1))
+			;
+		nt[s] = b->t[i];
+	}
+	free(b->t);
+	b->t = nt;
+	b->cap = ncap;
+}
+
+static struct entry *
+insert(struct bayes *b, uint64_t key)
+{
+	struct entry *e = find(b, key);
+	size_t s;
+
+	if (e != NULL)
+		return e;
+	if ((b->count + 1) * 4 > b->cap * 3)
+		grow(b);
+	for (s = (size_t)key & (b->cap - 1); b->t[s].used; s = (s + 1) & (b->cap - 1))
+		;
+	e = &b->t[s];
+	memset(e, 0, sizeof(*e));
+	e->key = key;
+	e->used = 1;
+	b->count++;
+	return e;
+}
+
+/* Forgets the cached database counts but keeps pending training. */
+static void
+drop_cache(struct bayes *b)
+{
+	struct bayes *nb;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < b->cap; i++) {
+		if (b->t[i].used && b->t[i].dirty)
+			kept++;
+	}
+	if (kept == 0) {
+		if (b->cap > (1u << 16)) {
+			free(b->t);
+			b->cap = 1 << 12;
+			if ((b->t = calloc(b->cap, sizeof(*b->t))) == NULL)
+				fatal("out of memory");
+		} else
+			memset(b->t, 0, b->cap * sizeof(*b->t));
+		b->count = 0;
+		b->complete = 0;
+		return;
+	}
+	nb = bayes_new();
+	for (size_t i = 0; i < b->cap; i++) {
+		struct entry *e;
+
+		if (!b->t[i].used || !b->t[i].dirty)
+			continue;
+		e = insert(nb, b->t[i].key);
+		e->dspam = b->t[i].dspam;
+		e->dham = b->t[i].dham;
+		e->dirty = 1;
+	}
+	free(b->t);
+	b->t = nb->t;
+	b->cap = nb->cap;
+	b->count = nb->count;
+	b->complete = 0;
+	free(nb);
+}
+
+static int
+db_error(sqlite3 *db, const char **error_r)
+{
+	*error_r = sqlite3_errmsg(db);
+	return -1;
+}
+
+int
+bayes_refresh(struct bayes *b, sqlite3 *db, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT nspam, nham, generation FROM bayes_meta WHERE id = 1", -1, &st,
+	    NULL) != SQLITE_OK)
+		return db_error(db, error_r);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t gen = sqlite3_column_int64(st, 2);
+
+		b->nspam = (uint64_t)sqlite3_column_int64(st, 0);
+		b->nham = (uint64_t)sqlite3_column_int64(st, 1);
+		if (gen != b->generation) {
+			drop_cache(b);
+			b->generation = gen;
+		}
+	} else if (rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return db_error(db, error_r);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+bayes_preload(struct bayes *b, sqlite3 *db, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (bayes_refresh(b, db, error_r) == -1)
+		return -1;
+	if (b->complete)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT hash, spam, ham FROM bayes_tokens", -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, error_r);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct entry *e = insert(b, (uint64_t)sqlite3_column_int64(st, 0));
+
+		e->spam = (uint32_t)sqlite3_column_int64(st, 1);
+		e->ham = (uint32_t)sqlite3_column_int64(st, 2);
+		e->loaded = 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_error(db, error_r);
+	b->complete = 1;
+	return 0;
+}
+
+/* ---- the maths ---- */
+
+static double
+logaddexp(double a, double b)
+{
+	if (a < b) {
+		double t = a;
+
+		a = b;
+		b = t;
+	}
+	if (b == -INFINITY)
+		return a;
+	return a + log1p(exp(b - a));
+}
+
+/*
+ * Survival (q) and distribution (p) of chi-square with 2k degrees of
+ * freedom at x2, each computed directly so neither loses its small values
+ * to cancellation: q = e^-m sum_{i<k} m^i/i!, p = e^-m sum_{i>=k} m^i/i!.
+ */
+static void
+chi2(double x2, unsigned k, double *q_r, double *p_r)
+{
+	double m = x2 / 2.0, lm, lt, ls, q, p;
+
+	if (k == 0 || m <= 0.0) {
+		*q_r = 1.0;
+		*p_r = 0.0;
+		return;
+	}
+	if (m < 700.0) {
+		/* e^-m does not underflow: the Poisson terms directly, all <= 1 */
+		double term = exp(-m), sum = term;
+
+		for (unsigned i = 1; i < k; i++) {
+			term *= m / (double)i;
+			sum += term;
+		}
+		q = sum > 1.0 ? 1.0 : sum;
+		if (q < 0.5)
+			p = 1.0 - q;
+		else {
+			/* the lower tail as its own series, from term k on */
+			term *= m / (double)k;
+			sum = term;
+			for (unsigned i = k + 1; i < k + 100000 && term > sum * 1e-17; i++) {
+				term *= m / (double)i;
+				sum += term;
+			}
+			p = sum > 1.0 - q ? 1.0 - q : sum;
+		}
+		*q_r = q;
+		*p_r = p;
+		return;
+	}
+	lm = log(m);
+	lt = ls = -m;
+	for (unsigned i = 1; i < k; i++) {
+		lt += lm - log((double)i);
+		ls = logaddexp(ls, lt);
+	}
+	q = exp(ls);
+	if (q > 1.0)
+		q = 1.0;
+	if (q < 0.5) {
+		p = 1.0 - q;
+	} else {
+		/* the lower tail as its own series */
+		lt = -m + (double)k * lm - lgamma((double)k + 1.0);
+		ls = lt;
+		for (unsigned i = k + 1; i < k + 100000; i++) {
+			lt += lm - log((double)i);
+			ls = logaddexp(ls, lt);
+			if (lt < ls - 40.0 && (double)i > m)
+				break;
+		}
+		p = exp(ls);
+		if (p > 1.0 - q)
+			p = 1.0 - q;
+	}
+	*q_r = q;
+	*p_r = p;
+}
+
+double
+bayes_chi2q(double x2, unsigned k)
+{
+	double q, p;
+
+	chi2(x2, k, &q, &p);
+	return q;
+}
+
+double
+bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hamminess_r)
+{
+	double lf = 0.0, l1f = 0.0, qh, ph, qs, ps, score;
+
+	if (n == 0) {
+		if (spamminess_r != NULL)
+			*spamminess_r = 0.0;
+		if (hamminess_r != NULL)
+			*hamminess_r = 0.0;
+		return 0.5;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		lf += log(f[i]);
+		l1f += log1p(-f[i]);
+	}
+	chi2(-2.0 * lf, n, &qh, &ph);   /* H = 1 - qh = ph */
+	chi2(-2.0 * l1f, n, &qs, &ps);  /* S = 1 - qs = ps */
+	if (spamminess_r != NULL)
+		*spamminess_r = ps;
+	if (hamminess_r != NULL)
+		*hamminess_r = ph;
+	/* (1 + S - H) / 2 = (ps + qh) / 2, without cancellation for hams */
+	score = (ps + qh) / 2.0;
+	if (score < 0.0)
+		score = 0.0;
+	if (score > 1.0)
+		score = 1.0;
+	return score;
+}
+
+double
+bayes_token_prob(uint64_t s, uint64_t h, uint64_t nspam, uint64_t nham, const struct bayes_params *p)
+{
+	double sr, hr, pw, n, f;
+
+	if (s > nspam)
+		s = nspam;
+	if (h > nham)
+		h = nham;
+	n = (double)(s + h);
+	if (n == 0.0)
+		return p->robx;
+	sr = nspam > 0 ? (double)s / (double)nspam : 0.0;
+	hr = nham > 0 ? (double)h / (double)nham : 0.0;
+	pw = sr + hr > 0.0 ? sr / (sr + hr) : p->robx;
+	f = (p->robs * p->robx + n * pw) / (p->robs + n);
+	if (f < 1e-9)
+		f = 1e-9;
+	if (f > 1.0 - 1e-9)
+		f = 1.0 - 1e-9;
+	return f;
+}
+
+struct cand {
+	double f, dist;
+	uint64_t key;
+	size_t idx;
+	uint32_t spam, ham;
+};
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->dist != y->dist)
+		return x->dist > y->dist ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static int
+lookup_db(struct bayes *b, sqlite3 *db, sqlite3_stmt **stp, uint64_t key, uint32_t *s_r, uint32_t *h_r,
+    const char **error_r)
+{
+	struct entry *e;
+	int rc;
+
+	if (*stp == NULL && sqlite3_prepare_v2(db, "SELECT spam, ham FROM bayes_tokens WHERE hash = ?", -1, stp,
+	    NULL) != SQLITE_OK)
+		return db_error(db, error_r);
+	sqlite3_reset(*stp);
+	sqlite3_bind_int64(*stp, 1, (int64_t)key);
+	*s_r = *h_r = 0;
+	if ((rc = sqlite3_step(*stp)) == SQLITE_ROW) {
+		*s_r = (uint32_t)sqlite3_column_int64(*stp, 0);
+		*h_r = (uint32_t)sqlite3_column_int64(*stp, 1);
+	} else if (rc != SQLITE_DONE)
+		return db_error(db, error_r);
+	if (b->count >= WORKING_SET_MAX)
+		drop_cache(b);
+	e = insert(b, key);
+	e->spam = *s_r;
+	e->ham = *h_r;
+	e->loaded = 1;
+	return 0;
+}
+
+int
+bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct bayes_params *p,
+    struct bayes_result *r, const char **error_r)
+{
+	size_t n = tokenize_set_count(ts), nc = 0;
+	struct cand *c = malloc((n + 1) * sizeof(*c));
+	sqlite3_stmt *st = NULL;
+	double *f;
+	unsigned use;
+
+	if (c == NULL)
+		fatal("out of memory");
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t key = tokenize_set_hash(ts, i);
+		const struct entry *e = find(b, key);
+		uint32_t s = 0, h = 0;
+		double fw, d;
+
+		if (e != NULL && e->loaded) {
+			s = e->spam;
+			h = e->ham;
+		} else if (!b->complete && db != NULL) {
+			if (lookup_db(b, db, &st, key, &s, &h, error_r) == -1) {
+				sqlite3_finalize(st);
+				free(c);
+				return -1;
+			}
+		}
+		fw = bayes_token_prob(s, h, b->nspam, b->nham, p);
+		d = fabs(fw - 0.5);
+		if (d < p->min_dev)
+			continue;
+		c[nc].f = fw;
+		c[nc].dist = d;
+		c[nc].key = key;
+		c[nc].idx = i;
+		c[nc].spam = s;
+		c[nc].ham = h;
+		nc++;
+	}
+	sqlite3_finalize(st);
+	qsort(c, nc, sizeof(*c), cand_cmp);
+	for (use = 0; use < nc && use < p->max_discriminators && c[use].dist >= p->min_dev; use++)
+		;
+	if ((f = calloc(use + 1, sizeof(*f))) == NULL)
+		fatal("out of memory");
+	for (unsigned i = 0; i < use; i++)
+		f[i] = c[i].f;
+	r->score = bayes_combine(f, use, &r->spamminess, &r->hamminess);
+	r->used = use;
+	for (unsigned i = 0; i < use && r->nwhy < BAYES_WHY; i++) {
+		r->why[r->nwhy].token = tokenize_set_text(ts, c[i].idx);
+		r->why[r->nwhy].prob = c[i].f;
+		r->why[r->nwhy].spam = c[i].spam;
+		r->why[r->nwhy].ham = c[i].ham;
+		r->nwhy++;
+	}
+	free(f);
+	free(c);
+	return 0;
+}
+
+/* ---- training ---- */
+
+void
+bayes_discard(struct bayes *b)
+{
+	for (size_t i = 0; i < b->cap; i++) {
+		if (b->t[i].used && b->t[i].dirty) {
+			b->t[i].dirty = 0;
+			b->t[i].dspam = b->t[i].dham = 0;
+		}
+	}
+	b->dnspam = b->dnham = 0;
+	b->pending = 0;
+	b->generation = -1;
+}
+
+void
+bayes_learn(struct bayes *b, const struct tokset *ts, int spam, int delta)
+{
+	size_t n = tokenize_set_count(ts);
+
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = insert(b, tokenize_set_hash(ts, i));
+
+		if (spam)
+			e->dspam += delta;
+		else
+			e->dham += delta;
+		e->dirty = 1;
+	}
+	if (spam)
+		b->dnspam += delta;
+	else
+		b->dnham += delta;
+	b->pending++;
+}
+
+static uint32_t
+apply(uint32_t v, int32_t d)
+{
+	int64_t x = (int64_t)v + d;
+
+	return x < 0 ? 0 : (uint32_t)x;
+}
+
+int
+bayes_flush(struct bayes *b, sqlite3 *db, const char **error_r)
+{
+	sqlite3_stmt *up = NULL, *del = NULL, *meta = NULL, *gen = NULL;
+	int own = sqlite3_get_autocommit(db), ok = 0;
+	int64_t day = (int64_t)(time(NULL) / 86400), newgen = -1;
+
+	if (b->pending == 0)
+		return 0;
+	if (own && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(db, error_r);
+	if (sqlite3_prepare_v2(db,
+	    "INSERT INTO bayes_tokens (hash, spam, ham, last_seen) VALUES (?1, max(?2, 0), max(?3, 0), ?4) "
+	    "ON CONFLICT (hash) DO UPDATE SET spam = max(spam + ?2, 0), ham = max(ham + ?3, 0), last_seen = ?4",
+	    -1, &up, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "DELETE FROM bayes_tokens WHERE hash = ? AND spam = 0 AND ham = 0", -1, &del,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "UPDATE bayes_meta SET nspam = max(nspam + ?1, 0), nham = max(nham + ?2, 0), "
+	    "generation = generation + 1 WHERE id = 1", -1, &meta, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT nspam, nham, generation FROM bayes_meta WHERE id = 1", -1, &gen,
+	    NULL) != SQLITE_OK)
+		goto out;
+	for (size_t i = 0; i < b->cap; i++) {
+		struct entry *e = &b->t[i];
+
+		if (!e->used || !e->dirty || (e->dspam == 0 && e->dham == 0))
+			continue;
+		sqlite3_reset(up);
+		sqlite3_bind_int64(up, 1, (int64_t)e->key);
+		sqlite3_bind_int(up, 2, e->dspam);
+		sqlite3_bind_int(up, 3, e->dham);
+		sqlite3_bind_int64(up, 4, day);
+		if (sqlite3_step(up) != SQLITE_DONE)
+			goto out;
+		if (e->dspam < 0 || e->dham < 0) {
+			sqlite3_reset(del);
+			sqlite3_bind_int64(del, 1, (int64_t)e->key);
+			if (sqlite3_step(del) != SQLITE_DONE)
+				goto out;
+		}
+	}
+	sqlite3_bind_int64(meta, 1, b->dnspam);
+	sqlite3_bind_int64(meta, 2, b->dnham);
+	if (sqlite3_step(meta) != SQLITE_DONE)
+		goto out;
+	if (sqlite3_step(gen) == SQLITE_ROW) {
+		b->nspam = (uint64_t)sqlite3_column_int64(gen, 0);
+		b->nham = (uint64_t)sqlite3_column_int64(gen, 1);
+		newgen = sqlite3_column_int64(gen, 2);
+	}
+	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	ok = 1;
+out:
+	if (!ok) {
+		*error_r = sqlite3_errmsg(db);
+		if (own)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite3_finalize(up);
+	sqlite3_finalize(del);
+	sqlite3_finalize(meta);
+	sqlite3_finalize(gen);
+	if (!ok)
+		return -1;
+	/* the flushed deltas are now in the database: fold them into the cache */
+	for (size_t i = 0; i < b->cap; i++) {
+		struct entry *e = &b->t[i];
+
+		if (!e->used || !e->dirty)
+			continue;
+		if (e->loaded) {
+			e->spam = apply(e->spam, e->dspam);
+			e->ham = apply(e->ham, e->dham);
+		} else if (b->complete) {
+			e->spam = apply(0, e->dspam);
+			e->ham = apply(0, e->dham);
+			e->loaded = 1;
+		}
+		e->dspam = e->dham = 0;
+		e->dirty = 0;
+	}
+	b->dnspam = b->dnham = 0;
+	b->pending = 0;
+	/* inside the caller's transaction a rollback could still undo it all */
+	b->generation = own ? newgen : -1;
+	return 0;
+}

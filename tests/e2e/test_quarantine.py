@@ -1,0 +1,161 @@
+"""The quarantine end to end, through a real POP3 client (Python's poplib)
+against popgate syncing from Dovecot: spam is hidden from the client,
+"popgate quarantine release" makes it appear with the same UIDL as
+upstream (and trains it as ham), "confirm" trains it as spam and leaves it
+hidden, and nothing is deleted upstream on the way."""
+import os
+import sqlite3
+import time
+
+import clients
+import mailgen
+import peers
+from peers import test
+
+UP_PW = "upstream-secret"
+PW = "local-pw"
+Q = "quser@pop.test"
+
+SPAM_WORDS = "casino jackpot winner bonus lottery prize viagra pills cheap offer".split()
+HAM_WORDS = "meeting agenda patch review kernel release minutes budget schedule draft".split()
+
+
+def text(words, i, n=40):
+    return " ".join(words[(i * 3 + k) % len(words)] for k in range(n)) + "\r\n"
+
+
+def spam(i):
+    return mailgen.message(f"WIN BIG {i}", body=text(SPAM_WORDS, i), tag="spam",
+                           sender="Casino <promo@casino.example>")
+
+
+def ham(i):
+    return mailgen.message(f"Weekly meeting {i}", body=text(HAM_WORDS, i), tag="ham",
+                           sender="Alice <alice@work.example>")
+
+
+def setup(env):
+    env.ca = peers.CA(env.dir)
+    cert, key = env.ca.issue()
+    env.dovecot = env.start(peers.Dovecot(env.dir, cert, key, {Q: UP_PW}))
+    pg = env.pg = env.add(peers.Popgate(env.dir, interval=2, login_wait=10))
+    pg.user_add("q", PW)
+    pg.account_add("main", "q", "localhost", env.dovecot.port_tls, Q, UP_PW, "implicit", env.ca.cert)
+    # the filter learns from mail like the user's before the daemon starts
+    files = {"spam": [], "ham": []}
+    for i in range(15):
+        for kind, make in (("spam", spam), ("ham", ham)):
+            p = os.path.join(env.dir, f"train-{kind}-{i}.eml")
+            with open(p, "wb") as f:
+                f.write(make(i + 100))
+            files[kind].append(p)
+    pg.cli("train", "--spam", *files["spam"])
+    pg.cli("train", "--ham", *files["ham"])
+    env.db = os.path.join(pg.state_dir, "popgate.db")
+    pg.start()
+
+
+def ctx(env):
+    return env.pg.ssl_context()
+
+
+def download(env):
+    return clients.poplib_download(env.pg.port_tls, "q/main", PW, "implicit", ctx(env))
+
+
+def upstream_uidls(env):
+    """{Message-ID: UIDL} as Dovecot itself shows them."""
+    p = clients.pop_connect(env.dovecot.port_tls, "implicit", env.dovecot.ssl_context(env.ca.cert),
+                            host="localhost")
+    try:
+        clients.pop_login(p, Q, UP_PW)
+        out = {}
+        for n, u in clients.uidls(p).items():
+            out[mailgen.message_id(clients.retr(p, n))] = u
+        p.quit()
+        return out
+    except Exception:
+        p.close()
+        raise
+
+
+def quarantined(env):
+    """[(id, subject)] from popgate quarantine list."""
+    out = env.pg.cli("quarantine", "list").stdout.decode()
+    return [(int(l.split("\t")[0]), l.split("\t")[5]) for l in out.splitlines()]
+
+
+def wait_quarantined(env, n):
+    def ready():
+        clients.stat(env.pg.port_tls, "q/main", PW, "implicit", ctx(env))   # a login asks for a sync
+        return len(quarantined(env)) >= n
+    peers.wait_until(ready, 30, interval=0.5, what=f"{n} quarantined messages")
+
+
+def totals(env):
+    with sqlite3.connect(env.db) as c:
+        return c.execute("SELECT nspam, nham FROM bayes_meta").fetchone()
+
+
+@test
+def spam_is_hidden(env):
+    env.ham1, env.spam1 = ham(1), spam(1)
+    env.dovecot.add_message(Q, env.ham1)
+    env.dovecot.add_message(Q, env.spam1)
+    wait_quarantined(env, 1)
+    clients.wait_count(env.pg.port_tls, "q/main", PW, 1, ctx(env))
+    got = download(env)
+    assert [mailgen.message_id(d) for _, d in got] == [mailgen.message_id(env.ham1)], got
+    hdrs = mailgen.popgate_headers(got[0][1])
+    assert any(h.startswith("X-Popgate-Verdict: ham") for h in hdrs), hdrs
+    assert quarantined(env)[0][1] == "WIN BIG 1"
+    # hidden, not deleted: both are still upstream
+    env.dovecot.assert_holds(Q, [env.ham1, env.spam1])
+
+
+@test
+def release_shows_it_with_the_upstream_uidl(env):
+    before = totals(env)
+    qid = quarantined(env)[0][0]
+    out = env.pg.cli("quarantine", "release", str(qid)).stdout.decode()
+    assert "released" in out, out
+    clients.wait_count(env.pg.port_tls, "q/main", PW, 2, ctx(env))
+    got = {mailgen.message_id(d): u for u, d in download(env)}
+    sid = mailgen.message_id(env.spam1)
+    assert sid in got, got
+    assert got[sid] == upstream_uidls(env)[sid], "a released message keeps its upstream UIDL"
+    assert totals(env) == (before[0], before[1] + 1), "release trains it as ham"
+    assert quarantined(env) == []
+
+
+@test
+def confirm_trains_spam_and_keeps_it_hidden(env):
+    env.spam2 = spam(2)
+    env.dovecot.add_message(Q, env.spam2)
+    wait_quarantined(env, 1)
+    before = totals(env)
+    qid = quarantined(env)[0][0]
+    env.pg.cli("quarantine", "confirm", str(qid))
+    assert totals(env) == (before[0] + 1, before[1]), "confirm trains it as spam"
+    env.pg.cli("quarantine", "confirm", str(qid))
+    assert totals(env) == (before[0] + 1, before[1]), "and only once"
+    got = [mailgen.message_id(d) for _, d in download(env)]
+    assert mailgen.message_id(env.spam2) not in got
+    assert len(got) == 2
+    env.dovecot.assert_holds(Q, [env.ham1, env.spam1, env.spam2])
+
+
+@test
+def delete_removes_it_here_only(env):
+    qid = quarantined(env)[0][0]
+    env.pg.cli("quarantine", "delete", str(qid))
+    assert quarantined(env) == []
+    time.sleep(2.5)     # a sync interval: the deleted message must not come back
+    clients.stat(env.pg.port_tls, "q/main", PW, "implicit", ctx(env))
+    assert quarantined(env) == []
+    assert len(download(env)) == 2
+    env.dovecot.assert_holds(Q, [env.ham1, env.spam1, env.spam2])
+
+
+if __name__ == "__main__":
+    peers.main(setup, prefix="popgate-quarantine-")
