@@ -361,6 +361,48 @@ probe_versions(const struct pop3c_params *p, int timeout, int min, int max, stru
 	SSL_CTX_free(ctx);
 }
 
+int
+pop3c_probe_tls(const struct pop3c_params *p, int min, int max, int *version_r,
+    STACK_OF(X509) **chain_r, struct pop3c_failure *f)
+{
+	struct net_attempts att;
+	enum tls_failure tf;
+	struct conn *conn = NULL;
+	STACK_OF(X509) *chain;
+	SSL_CTX *ctx;
+	char err[256], greeting[256];
+	int timeout = p->timeout_ms > 0 ? p->timeout_ms : POP3C_DEFAULT_TIMEOUT;
+
+	memset(f, 0, sizeof *f);
+	*chain_r = NULL;
+	if ((ctx = tls_probe_ctx_new(min, max, err, sizeof err)) == NULL) {
+		set_fail(f, POP3C_STAGE_TLS, POP3C_LOCAL_ERROR, "%s", err);
+		return -1;
+	}
+	if (open_stream(p, ctx, timeout, &conn, greeting, sizeof greeting, f, &att, &tf) == -1) {
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	*version_r = SSL_version(conn_ssl(conn));
+	if ((chain = SSL_get_peer_cert_chain(conn_ssl(conn))) != NULL)
+		*chain_r = X509_chain_up_ref(chain);
+	conn_free(&conn);
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+size_t
+pop3c_capa_count(const struct pop3c *c)
+{
+	return c->ncapa;
+}
+
+const char *
+pop3c_capa_line(const struct pop3c *c, size_t i)
+{
+	return i < c->ncapa ? c->capa[i] : NULL;
+}
+
 static void
 capa_clear(struct pop3c *c)
 {

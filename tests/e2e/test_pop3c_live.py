@@ -9,6 +9,7 @@ Certificates come from a test CA made here; every server listens on
 import datetime
 import hashlib
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -447,6 +448,80 @@ def dele_then_quit_removes_the_message(ctx):
     r = run(ctx, ctx["dv"]["tls"], "-l", user="bob@pop.test", password="hunter2 with spaces")
     after = [l for l in r["lines"] if l.startswith("msg ")]
     assert len(after) == len(before) - 1 and after[0].split()[2] == before[1].split()[2], (before, after)
+
+
+def diag(ctx, port, *args, **kw):
+    r = run(ctx, port, "-D", *args, **kw)
+    assert kw.get("password", "secret") not in r["diag"], "password in the report"
+    return json.loads(r["diag"])
+
+
+@tap.test
+def diag_success_reports_tls_certificate_and_mailbox(ctx):
+    d = diag(ctx, ctx["dv"]["tls"], host="localhost")
+    assert d["ok"] is True, d
+    assert d["tls"]["verified"] is True and d["tls"]["version"] == "TLSv1.3", d["tls"]
+    assert d["certificate"]["sans"] == "DNS:localhost, DNS:pop.test, IP:127.0.0.1", d["certificate"]
+    assert d["certificate"]["pin"].startswith("sha256/")
+    assert d["messages"] == 3 and d["bytes"] == sum(len(m) for m in ctx["msgs"]), d
+    assert any(c.startswith("SASL") for c in d["capabilities"]), d["capabilities"]
+    assert d["addresses"][-1]["result"] == "connected", d["addresses"]
+    assert "hint" not in d
+
+
+@tap.test
+def diag_self_signed_shows_the_certificate_to_trust(ctx):
+    d = diag(ctx, ctx["st"]["selfsigned"])
+    assert d["ok"] is False and d["code"] == "cert_self_signed", d
+    assert d["tls"]["verified"] is False
+    c = d["certificate"]
+    assert c["self_signed"] is True and c["pin"].startswith("sha256/"), c
+    # The pin in the report is the real key's pin (as openssl computes it).
+    pub = subprocess.run(["openssl", "x509", "-in", f"{ctx['T']}/self.pem", "-pubkey", "-noout"],
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         capture_output=True, check=True).stdout
+    import base64
+    assert c["pin"] == "sha256/" + base64.b64encode(hashlib.sha256(der).digest()).decode(), c["pin"]
+    assert "BEGIN CERTIFICATE" in d["chain_pem"]
+    assert "pin" in d["hint"] and "custom" in d["hint"], d["hint"]
+
+
+@tap.test
+def diag_expired_and_wrong_name(ctx):
+    d = diag(ctx, ctx["st"]["expired"])
+    assert d["code"] == "cert_expired" and d["certificate"]["expired"] is True, d
+    d = diag(ctx, ctx["dv"]["tls"], "-R", "other.test=127.0.0.1", host="other.test")
+    assert d["code"] == "cert_name_mismatch" and "pop.test" in d["certificate"]["sans"], d
+    assert "certificate.sans" in d["hint"]
+
+
+@tap.test
+def diag_version_mismatch_names_the_servers_version(ctx):
+    d = diag(ctx, ctx["dv13"]["tls"], "-M", "1.2")
+    assert d["code"] == "tls_version_mismatch", d
+    assert d["tls"]["version"] == "TLSv1.3" and d["tls_max"] == "TLSv1.2", d
+    assert "TLS range" in d["hint"]
+
+
+@tap.test
+def diag_auth_failure_and_refused_port(ctx):
+    d = diag(ctx, ctx["dv"]["tls"], password="not-the-password")
+    assert d["code"] == "auth_failed" and d["stage"] == "auth" and d["response_code"] == "AUTH", d
+    assert "certificate" not in d
+    d = diag(ctx, free_port())
+    assert d["code"] == "connect_failed" and d["addresses"][0]["result"] == "Connection refused", d
+
+
+@tap.test
+def diag_reports_ssl_cert_file_override(ctx):
+    env = dict(os.environ, SSL_CERT_FILE=f"{ctx['T']}/ca.pem")
+    p = subprocess.run([DRIVER, "-D", "-u", "alice@pop.test", "-p", "secret", "localhost",
+                        str(ctx["dv"]["tls"])], capture_output=True, text=True, env=env, timeout=60)
+    d = json.loads(p.stdout.split("diag ", 1)[1].splitlines()[0])
+    # The test CA is only in SSL_CERT_FILE: the system store must not trust it.
+    assert d["ok"] is False and d["code"] == "cert_untrusted", d
+    assert d["environment_override"] is True and "SSL_CERT_FILE=" in d["environment"], d
 
 
 tap.run(setup, teardown)
