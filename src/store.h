@@ -143,4 +143,42 @@ int store_list_del(struct store *st, const char *kind, const char *pattern, cons
 typedef int store_list_cb(const char *kind, const char *pattern, void *ctx);
 int store_list_foreach(struct store *st, store_list_cb *cb, void *ctx, const char **error_r);
 
+/* ---- trust (store-trust.c, sql/002-trust.sql) ---- */
+struct store_trust {
+	int64_t id;
+	char *name;
+	char *kind;            /* "system", "mozilla", "custom" */
+	char *pem;             /* custom only */
+};
+void store_trust_clear(struct store_trust *t);
+/* A custom store (kind "custom", pem required); system and mozilla exist already. */
+int store_trust_add(struct store *st, const char *name, const char *pem, const char **error_r);
+/* Replaces a custom store's certificates. 1 done, 0 not found (or not custom), -1 error. */
+int store_trust_set_pem(struct store *st, const char *name, const char *pem, const char **error_r);
+/* Returns 1 found, 0 not found, -1 error. */
+int store_trust_get(struct store *st, const char *name, struct store_trust *t_r, const char **error_r);
+int store_trust_get_id(struct store *st, int64_t id, struct store_trust *t_r, const char **error_r);
+/* 1 deleted, 0 not found, -1 error (also when an account still uses it). */
+int store_trust_del(struct store *st, const char *name, const char **error_r);
+typedef int store_trust_cb(const struct store_trust *t, void *ctx);
+int store_trust_foreach(struct store *st, store_trust_cb *cb, void *ctx, const char **error_r);
+
+struct store_account_tls {
+	int64_t trust_store_id;   /* 0: none chosen (system, or the account's ca_file) */
+	int tls_min, tls_max;     /* OpenSSL versions (TLS1_2_VERSION...), 0: default */
+};
+/* Always fills tls_r (defaults when nothing was set). 0 or -1. */
+int store_account_tls_get(struct store *st, int64_t account_id, struct store_account_tls *tls_r,
+    const char **error_r);
+int store_account_tls_set(struct store *st, int64_t account_id, const struct store_account_tls *tls,
+    const char **error_r);
+/* pin must be normalised ("sha256/BASE64", see trust_pin_parse()). */
+int store_pin_add(struct store *st, int64_t account_id, const char *pin, const char *note,
+    const char **error_r);
+/* 1 deleted, 0 not found, -1 error. */
+int store_pin_del(struct store *st, int64_t account_id, const char *pin, const char **error_r);
+/* The account's pins as a NULL-terminated array; free with store_pins_free(). */
+int store_pin_list(struct store *st, int64_t account_id, char ***pins_r, size_t *n_r, const char **error_r);
+void store_pins_free(char ***pinsp);
+
 #endif

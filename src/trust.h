@@ -6,8 +6,8 @@
  * Mozilla set shipped by ca-certificates, or custom PEM certificates.
  * Computes and checks SPKI SHA-256 pins ("sha256/BASE64", as curl and HPKP
  * write them), describes certificates for people, and says when the
- * environment redirects OpenSSL's default trust. trust never logs, never
- * opens connections, and never reads the database: callers hand it PEM.
+ * environment redirects OpenSSL's default trust. trust never logs and
+ * never opens connections; only trust-account.c reads the database.
  */
 #ifndef POPGATE_TRUST_H
 #define POPGATE_TRUST_H
@@ -84,5 +84,23 @@ X509 *trust_pem_first(const char *pem, size_t len);
  * when either is set, 0 when neither is.
  */
 int trust_env_override(char *msg, size_t msglen);
+
+/* ---- an account's trust (trust-account.c, sql/002-trust.sql) ---- */
+struct store;
+struct pop3c_params;
+
+struct trust_account {
+	X509_STORE *store;		/* NULL: the account's ca_file or the OS store */
+	char store_name[64];		/* "" when none was chosen */
+	int min_tls, max_tls;		/* 0: default */
+	char **pins;
+	size_t npins;
+	struct trust_pins tp;		/* points into pins */
+};
+/* Loads the account's store, TLS range and pins. 0, or -1 with err. */
+int trust_account_load(struct store *st, int64_t account_id, struct trust_account *ta, char *err, size_t errlen);
+/* Points p at them (p must not outlive ta). */
+void trust_account_apply(struct trust_account *ta, struct pop3c_params *p);
+void trust_account_clear(struct trust_account *ta);
 
 #endif
