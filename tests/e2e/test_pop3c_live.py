@@ -14,6 +14,8 @@ import os
 import shutil
 import signal
 import socket
+import ssl
+import threading
 import subprocess
 import sys
 import tempfile
@@ -531,6 +533,123 @@ def diag_reports_ssl_cert_file_override(ctx):
     # The test CA is only in SSL_CERT_FILE: the system store must not trust it.
     assert d["ok"] is False and d["code"] == "cert_untrusted", d
     assert d["environment_override"] is True and "SSL_CERT_FILE=" in d["environment"], d
+
+
+class Misbehaving:
+    """A POP3S server that breaks the protocol on purpose, one way per mode:
+    what no real server does on demand, to see pop3-client's error paths."""
+
+    def __init__(self, T, mode):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(f"{T}/srv.pem", f"{T}/srv-key.pem")
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        raw, _ = self.sock.accept()
+        try:
+            c = self.ctx.wrap_socket(raw, server_side=True)
+            f = c.makefile("rwb", buffering=0)
+            m = self.mode
+            if m == "silent":
+                time.sleep(3)
+                return
+            f.write(b"* OK IMAP4rev1 ready\r\n" if m == "imap" else b"+OK hi\r\n")
+            for line in f:
+                cmd = line.strip().split(b" ")[0].upper()
+                if cmd == b"CAPA":
+                    f.write(b"-ERR no CAPA here\r\n")
+                elif cmd == b"USER":
+                    f.write(b"+OK\r\n")
+                elif cmd == b"PASS":
+                    f.write(b"-ERR [SYS/TEMP] backend down\r\n" if m == "temp" else b"+OK\r\n")
+                elif cmd == b"UIDL":
+                    if m == "longuidl":
+                        f.write(b"+OK\r\n1 " + b"u" * 3000 + b"\r\n.\r\n")
+                    elif m == "dupuidl":
+                        f.write(b"+OK\r\n1 a\r\n1 b\r\n.\r\n")
+                    else:
+                        f.write(b"+OK\r\n1 a\r\n.\r\n")
+                elif cmd == b"LIST":
+                    f.write(b"+OK\r\n1 100\r\n.\r\n")
+                elif cmd == b"NOOP":
+                    f.write(b"+OK\r\n")
+                elif cmd == b"RETR":
+                    f.write(b"+OK\r\nSubject: cut\r\n\r\nhalf a bo")
+                    return
+                else:
+                    f.write(b"-ERR what\r\n")
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            raw.close()
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
+def misbehave(ctx, mode, *args):
+    srv = Misbehaving(ctx["T"], mode)
+    try:
+        return run(ctx, srv.port, "-a", "user", *args, host="localhost")
+    finally:
+        srv.close()
+
+
+@tap.test
+def an_imap_greeting_is_a_protocol_error(ctx):
+    r = misbehave(ctx, "imap")
+    expect_fail(r, "pop3_protocol_error", "greeting")
+    assert "IMAP4rev1" in r["result"], r["stdout"]
+
+
+@tap.test
+def sys_temp_on_login_is_temporary(ctx):
+    r = misbehave(ctx, "temp")
+    expect_fail(r, "server_temporary_failure", "auth")
+    assert "resp=SYS/TEMP" in r["result"], r["stdout"]
+
+
+@tap.test
+def a_silent_server_times_out_at_the_greeting(ctx):
+    srv = Misbehaving(ctx["T"], "silent")
+    try:
+        t0 = time.monotonic()
+        r = run(ctx, srv.port, "-t", "500", host="localhost")
+        took = time.monotonic() - t0
+    finally:
+        srv.close()
+    expect_fail(r, "timeout", "greeting")
+    assert took < 2.5, took
+
+
+@tap.test
+def a_uidl_line_too_long_is_refused_and_drained(ctx):
+    r = misbehave(ctx, "longuidl", "-l", "-q")
+    expect_fail(r, "pop3_protocol_error")
+    assert "too long" in r["result"], r["stdout"]
+
+
+@tap.test
+def a_message_number_listed_twice_is_refused(ctx):
+    r = misbehave(ctx, "dupuidl", "-l")
+    expect_fail(r, "pop3_protocol_error")
+    assert "twice" in r["result"], r["stdout"]
+
+
+@tap.test
+def a_connection_cut_inside_a_message_is_an_error(ctx):
+    out = os.path.join(ctx["T"], "cut.eml")
+    r = misbehave(ctx, "cut", "-r", f"1:{out}")
+    expect_fail(r, "pop3_protocol_error", "command")
+    assert "closed" in r["result"], r["stdout"]
+    assert "noop ok" not in r["lines"], "a cut session must not look usable"
 
 
 tap.run(setup, teardown)
