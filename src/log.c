@@ -37,6 +37,9 @@ log_level_parse(const char *name, enum log_level *level_r)
 	return -1;
 }
 
+static void log_vline(enum log_level, const char *, const char *, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 log_vline(enum log_level level, const char *ctx, const char *suffix, const char *fmt, va_list ap)
 {
