@@ -19,6 +19,7 @@ TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop
 QUIT = [f"quit{i}@pop.test" for i in range(3)]
 FLAKY = "flaky@pop.test"
 STALL = "stall@pop.test"
+TIMER = "timer@pop.test"
 
 
 def setup(env):
@@ -26,7 +27,7 @@ def setup(env):
     cert, key = env.ca.issue()
     env.cert, env.key = cert, key
     env.dovecot = env.start(peers.Dovecot(
-        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY, STALL] + QUIT},
+        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY, STALL, TIMER] + QUIT},
         auth_mechanisms="plain login apop"))
     d = env.dovecot
     env.tom = [mailgen.message("old server", tag="tom"), mailgen.dots(), mailgen.long_lines()]
@@ -388,6 +389,25 @@ def stalled_upstream_never_stalls_the_client(env):
     clients.wait_count(pg.port_tls, "stall", PW, 2, pg.ssl_context(), timeout=30)
     assert same(clients.poplib_download(pg.port_tls, "stall", PW, "implicit", pg.ssl_context()),
                 [first, later], "after the thaw")
+
+
+@test
+def timer_syncs_without_any_login(env):
+    # login_wait = 0: a login shows what is already there and does not wait,
+    # so a message appears only because the interval timer fetched it.
+    pg = env.add(peers.Popgate(env.dir, name="popgate-timer", interval=1, login_wait=0))
+    pg.user_add("timer", PW)
+    pg.account_add("main", "timer", "localhost", env.dovecot.port_tls, TIMER, UP_PW,
+                   "implicit", env.ca.cert)
+    pg.start()
+    m = mailgen.message("fetched by the timer", tag="timer")
+    env.dovecot.add_message(TIMER, m)
+    # no session at all until Dovecot shows the message was taken (cur/)
+    cur = os.path.join(env.dovecot.maildir(TIMER), "cur")
+    peers.wait_until(lambda: os.listdir(cur), 15, 0.05, "the timer's sync to open the mailbox")
+    clients.wait_count(pg.port_tls, "timer", PW, 1, pg.ssl_context(), timeout=15)
+    assert same(clients.poplib_download(pg.port_tls, "timer", PW, "implicit", pg.ssl_context()),
+                [m], "timer")
 
 
 @test
