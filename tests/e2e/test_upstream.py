@@ -4,6 +4,7 @@ AUTH PLAIN, APOP), certificates that must be refused (wrong name, expired,
 self-signed), the sender block list, a 20 MB message streamed in bounded
 memory, check-config's error lines, and kill -9 in the middle of a sync."""
 import os
+import signal
 import threading
 import time
 
@@ -408,6 +409,27 @@ def timer_syncs_without_any_login(env):
     clients.wait_count(pg.port_tls, "timer", PW, 1, pg.ssl_context(), timeout=15)
     assert same(clients.poplib_download(pg.port_tls, "timer", PW, "implicit", pg.ssl_context()),
                 [m], "timer")
+
+
+@test
+def sigterm_with_a_client_logged_in(env):
+    # The timer instance is idle; a logged-in client must not hold up a
+    # SIGTERM, and is told (or simply disconnected) rather than left hanging.
+    pg = next(p for p in env.popgates() if p.name == "popgate-timer")
+    r = clients.Raw(pg.port_tls, tls=True)
+    r.cmd("USER timer")
+    assert r.cmd(f"PASS {PW}").startswith(b"+OK")
+    t0 = time.monotonic()
+    pg.proc.send_signal(signal.SIGTERM)
+    rc = pg.proc.wait(timeout=15)
+    took = time.monotonic() - t0
+    assert rc == 0, f"exit status {rc} on SIGTERM"
+    assert took < 10, f"took {took:.1f} s to stop with a client logged in"
+    last = r.line()
+    assert last == b"" or last.startswith(b"-ERR"), last
+    assert r.closed(5)
+    pg.proc = None
+    assert not pg.sanitizer_reports(), pg.sanitizer_reports()[:5]
 
 
 @test
