@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const struct mime_limits mime_default_limits = {
@@ -246,20 +247,41 @@ parse_stream(GMimeStream *stream, const struct mime_limits *lim, const struct mi
 	return 0;
 }
 
+/* Messages up to this size are read in one go; larger ones are parsed from the file. */
+#define MIME_READ_WHOLE (256 * 1024)
+
 int
 mime_parse_fd(int fd, const struct mime_limits *lim, const struct mime_sink *sink, void *ctx,
     const char **error_r)
 {
 	GMimeStream *stream;
+	struct stat sb;
 	int ret;
 
 	mime_init();
-	if (lseek(fd, 0, SEEK_SET) == -1) {
-		*error_r = "cannot seek the message";
-		return -1;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size <= MIME_READ_WHOLE) {
+		/* small mail: one read instead of GMime's seek-and-read per block */
+		GByteArray *ba = g_byte_array_sized_new((guint)sb.st_size + 1);
+		size_t got = 0;
+
+		g_byte_array_set_size(ba, (guint)sb.st_size);
+		while (got < (size_t)sb.st_size) {
+			ssize_t n = pread(fd, ba->data + got, (size_t)sb.st_size - got, (off_t)got);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		g_byte_array_set_size(ba, (guint)got);
+		stream = g_mime_stream_mem_new_with_byte_array(ba);     /* owns ba now */
+	} else {
+		if (lseek(fd, 0, SEEK_SET) == -1) {
+			*error_r = "cannot seek the message";
+			return -1;
+		}
+		stream = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
+		g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
 	}
-	stream = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
-	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
 	ret = parse_stream(stream, lim, sink, ctx, error_r);
 	g_object_unref(stream);
 	return ret;
