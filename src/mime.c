@@ -50,6 +50,35 @@ mime_init(void)
 	pthread_once(&mime_once, mime_init_once);
 }
 
+/*
+ * A plain ASCII value without encoded words decodes to itself: unfold it
+ * here as GMime would (trim, drop CR and LF) and spare the decoder, which
+ * is otherwise the most expensive step of reading a message. Returns the
+ * length written to buf, or -1 if the value needs GMime.
+ */
+static ssize_t
+plain_unfold(const char *raw, char *buf, size_t size)
+{
+	const char *start = raw, *end;
+	size_t o = 0;
+
+	for (const char *p = raw; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80 || (p[0] == '=' && p[1] == '?'))
+			return -1;
+	}
+	while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
+		start++;
+	end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	for (const char *p = start; p < end && o < size - 1; p++) {
+		if (*p != '\r' && *p != '\n')
+			buf[o++] = *p;
+	}
+	buf[o] = '\0';
+	return (ssize_t)o;
+}
+
 static void
 walk_headers(struct walk *w, GMimeObject *obj, unsigned depth)
 {
@@ -62,15 +91,20 @@ walk_headers(struct walk *w, GMimeObject *obj, unsigned depth)
 	for (int i = 0; i < n && i < 512; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = g_mime_header_get_name(h);
-		const char *value = g_mime_header_get_value(h);
+		const char *raw = g_mime_header_get_raw_value(h), *value;
 		char cut[8192];
+		size_t max = w->lim->header_max < sizeof(cut) - 1 ? w->lim->header_max : sizeof(cut) - 1;
 
 		if (name == NULL)
 			continue;
-		if (value == NULL)
+		if (raw != NULL && plain_unfold(raw, cut, max + 1) >= 0) {
+			w->sink->header(w->ctx, depth, name, cut);
+			continue;
+		}
+		if ((value = g_mime_header_get_value(h)) == NULL)
 			value = "";
-		if (strlen(value) > w->lim->header_max) {
-			size_t m = w->lim->header_max < sizeof(cut) - 1 ? w->lim->header_max : sizeof(cut) - 1;
+		if (strlen(value) > max) {
+			size_t m = max;
 
 			/* do not cut a UTF-8 sequence in half */
 			while (m > 0 && ((unsigned char)value[m] & 0xC0) == 0x80)
