@@ -227,6 +227,13 @@ copy_str(char *dst, size_t size, const char *src)
 	dst[len] = '\0';
 }
 
+static void
+step(const struct pop3c_params *p, const char *what)
+{
+	if (p->step_done != NULL)
+		p->step_done(p->step_arg, what);
+}
+
 static enum pop3c_code
 tls_code(enum tls_failure t)
 {
@@ -274,6 +281,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 		set_fail(f, POP3C_STAGE_CONNECT, POP3C_LOCAL_ERROR, "out of memory");
 		return -1;
 	}
+	step(p, "connect");
 	if (p->starttls) {
 		if (read_status(conn, timeout, f, POP3C_STAGE_GREETING, "the greeting", line, sizeof line, &st) == -1)
 			goto fail;
@@ -282,6 +290,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 			goto fail;
 		}
 		copy_str(greeting, gsize, line);
+		step(p, "greeting");
 		if (send_line(conn, timeout, f, POP3C_STAGE_TLS, "STLS", "STLS") == -1 ||
 		    read_status(conn, timeout, f, POP3C_STAGE_TLS, "STLS", line, sizeof line, &st) == -1)
 			goto fail;
@@ -308,6 +317,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 		}
 		goto fail;
 	}
+	step(p, "tls");
 	if (!p->starttls) {
 		if (read_status(conn, timeout, f, POP3C_STAGE_GREETING, "the greeting", line, sizeof line, &st) == -1)
 			goto fail;
@@ -316,6 +326,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 			goto fail;
 		}
 		copy_str(greeting, gsize, line);
+		step(p, "greeting");
 	}
 	*conn_r = conn;
 	return 0;
@@ -341,11 +352,13 @@ probe_versions(const struct pop3c_params *p, int timeout, int min, int max, stru
 	SSL_CTX *ctx;
 	char err[256], greeting[256];
 	int v;
+	struct pop3c_params quiet = *p;
 
+	quiet.step_done = NULL;
 	if ((ctx = tls_probe_ctx_new(0, 0, err, sizeof err)) == NULL)
 		return;
 	memset(&pf, 0, sizeof pf);
-	if (open_stream(p, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
+	if (open_stream(&quiet, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
 		v = SSL_version(conn_ssl(conn));
 		if (v < min || v > max)
 			set_fail(f, POP3C_STAGE_TLS, POP3C_TLS_VERSION_MISMATCH,
@@ -579,6 +592,7 @@ pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c_fai
 	o.ca_file = p->ca_file;
 	o.min_version = min;
 	o.max_version = max;
+	o.insecure = p->insecure;
 	if ((c->ctx = tls_client_ctx_new(&o, err, sizeof err)) == NULL) {
 		set_fail(f, POP3C_STAGE_TLS, POP3C_LOCAL_ERROR, "%s", err);
 		goto fail;
@@ -603,10 +617,16 @@ pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c_fai
 		log_sanitize(c->greeting, strlen(c->greeting), 200, safe, sizeof safe);
 		memcpy(c->greeting, safe, sizeof safe);
 	}
-	if (read_capa(c) == -1 || login(c, p) == -1) {
+	if (read_capa(c) == -1) {
 		*f = c->fail;
 		goto fail;
 	}
+	step(p, "capa");
+	if (login(c, p) == -1) {
+		*f = c->fail;
+		goto fail;
+	}
+	step(p, "login");
 	*c_r = c;
 	return 0;
 fail:
