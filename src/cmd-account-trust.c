@@ -509,6 +509,11 @@ cmd_account_test(int argc, char **argv)
 	snprintf(tr.s[S_CONNECT].detail, sizeof(tr.s[S_CONNECT].detail), "%s", addrline);
 	if (account_trust_done(st, &t, &f, r == 0, note, sizeof(note), verify, sizeof(verify)) == -1)
 		fprintf(stderr, "popgate: %s\n", verify);
+	if (note[0] != '\0') {
+		/* TOFU changed the stored settings: report them as they are now. */
+		store_account_trust_clear(&t.s);
+		(void)store_account_trust_get(st, a.id, &t.s, &error);
+	}
 	if (r == 0) {
 		snprintf(tls_version, sizeof(tls_version), "%s", pop3c_tls_version(c));
 		snprintf(tls_cipher, sizeof(tls_cipher), "%s", pop3c_tls_cipher(c));
