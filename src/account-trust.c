@@ -51,32 +51,51 @@ check_peer(void *arg, SSL *ssl, char *err, size_t errlen)
 	return -1;
 }
 
-static int
-parse_pins(struct account_trust *t, char *err, size_t errlen)
+int
+account_trust_parse_pins(const char *text, char pins[][TRUST_PIN_SIZE], size_t max, char *err, size_t errlen)
 {
-	const char *p = t->s.pins;
+	const char *p = text;
+	size_t n = 0;
 
-	t->tp.n = 0;
 	while (p != NULL && *p != '\0') {
 		char one[128];
 		size_t len = strcspn(p, "\n");
 
-		if (len > 0 && len < sizeof(one)) {
+		if (len >= sizeof(one)) {
+			snprintf(err, errlen, "a pin line of %zu bytes is not a SHA-256 pin", len);
+			return -1;
+		}
+		if (len > 0) {
 			memcpy(one, p, len);
 			one[len] = '\0';
-			if (t->tp.n == ACCOUNT_TRUST_MAX_PINS ||
-			    trust_pin_parse(one, t->pins[t->tp.n]) == -1) {
-				snprintf(err, errlen, "the account's pin \"%.60s\" is not a SHA-256 pin", one);
+			if (n == max) {
+				snprintf(err, errlen, "more than %zu pins", max);
 				return -1;
 			}
-			t->pinv[t->tp.n] = t->pins[t->tp.n];
-			t->tp.n++;
+			if (trust_pin_parse(one, pins[n]) == -1) {
+				snprintf(err, errlen, "\"%.60s\" is not a SHA-256 pin", one);
+				return -1;
+			}
+			n++;
 		}
 		p += len;
 		if (*p == '\n')
 			p++;
 	}
+	return (int)n;
+}
+
+static int
+parse_pins(struct account_trust *t, char *err, size_t errlen)
+{
+	int n = account_trust_parse_pins(t->s.pins, t->pins, ACCOUNT_TRUST_MAX_PINS, err, errlen);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		t->pinv[i] = t->pins[i];
 	t->tp.pins = t->pinv;
+	t->tp.n = (size_t)n;
 	return 0;
 }
 
@@ -102,8 +121,12 @@ account_trust_load(struct store *st, const struct config *cf, const struct store
 		snprintf(err, errlen, "the account's TLS versions %s-%s make no sense", t->s.min_tls, t->s.max_tls);
 		goto fail;
 	}
-	if (parse_pins(t, err, errlen) == -1)
+	if (parse_pins(t, err, errlen) == -1) {
+		char why[200];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "the account's pins: %s", why);
 		goto fail;
+	}
 	if (t->s.insecure) {
 		t->insecure_allowed = cf != NULL && cf->allow_insecure;
 		if (!t->insecure_allowed) {

@@ -84,6 +84,12 @@ int account_trust_fetch(const char *host, int port, int starttls, int timeout_ms
     struct account_trust_fetch *out, char *err, size_t errlen);
 void account_trust_fetch_clear(struct account_trust_fetch *out);
 
+/*
+ * Parses the stored pins column ("sha256/..." lines) into pins (at most
+ * max). Returns how many, or -1 with err set.
+ */
+int account_trust_parse_pins(const char *text, char pins[][TRUST_PIN_SIZE], size_t max, char *err, size_t errlen);
+
 /* Every certificate of a PEM text, in order (sk_X509_pop_free(..., X509_free)). */
 STACK_OF(X509) *account_trust_pem_chain(const char *pem, size_t len);
 

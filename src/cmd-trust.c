@@ -168,8 +168,14 @@ trust_fetch(const struct config *cf, const char *hostport, int starttls)
 		fprintf(stderr, "popgate: %s\n", err);
 		goto out;
 	}
-	printf("%s:%d%s presents %d bytes of certificates over %s (%s); nothing was trusted or stored.\n",
-	    host, port, starttls ? " (STLS)" : "", (int)fx.chain_len, fx.version, fx.cipher);
+	{
+		STACK_OF(X509) *sk = account_trust_pem_chain(fx.chain_pem, fx.chain_len);
+		int n = sk != NULL ? sk_X509_num(sk) : 0;
+		printf("%s:%d%s presents %d certificate%s over %s (%s); nothing was trusted or stored.\n",
+		    host, port, starttls ? " (STLS)" : "", n, n == 1 ? "" : "s", fx.version, fx.cipher);
+		if (sk != NULL)
+			sk_X509_pop_free(sk, X509_free);
+	}
 	cmd_trust_print_chain(fx.chain_pem, fx.chain_len, "  ");
 	printf("To trust the issuer: save its certificate as PEM, then popgate trust add STORE FILE.\n");
 	account_trust_fetch_clear(&fx);

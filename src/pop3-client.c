@@ -360,11 +360,14 @@ probe_versions(const struct pop3c_params *p, int timeout, int min, int max, stru
 	memset(&pf, 0, sizeof pf);
 	if (open_stream(&quiet, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
 		v = SSL_version(conn_ssl(conn));
-		if (v < min || v > max)
+		if (v < min || v > max) {
+			/* f->detail is both an argument and the target: copy it first. */
+			char was[sizeof f->detail];
+			memcpy(was, f->detail, sizeof was);
 			set_fail(f, POP3C_STAGE_TLS, POP3C_TLS_VERSION_MISMATCH,
 			    "the server speaks %s, popgate allows %s to %s for this account (%s)",
-			    tls_version_name(v), tls_version_name(min), tls_version_name(max), f->detail);
-		else if (f->code == POP3C_TLS_HANDSHAKE_FAILED)
+			    tls_version_name(v), tls_version_name(min), tls_version_name(max), was);
+		} else if (f->code == POP3C_TLS_HANDSHAKE_FAILED)
 			snprintf(f->detail + strlen(f->detail), sizeof f->detail - strlen(f->detail),
 			    " (a probe with %s worked: retry?)", tls_version_name(v));
 	} else if (f->code == POP3C_TLS_HANDSHAKE_FAILED && pf.stage == POP3C_STAGE_TLS)
