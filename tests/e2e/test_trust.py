@@ -179,8 +179,20 @@ def syncs_use_exactly_the_account_trust(env):
     for name in ("sys", "other"):
         assert sync_count(env, name) == 0, f"{name}: fetched over an untrusted chain"
     log_has(env, "cert_untrusted")
-    # And the other way round: the corp store does not make a public-CA
-    # style (system) account trust it; the legacy CA file still works.
+    # Mozilla's list does not hold the private CA either.
+    env.pg.cli("account", "set", "tom/sys", "--trust", "mozilla")
+    try:
+        o = expect(env, "sys", "cert_untrusted", "verify")
+        assert o["trust"]["store"] == "mozilla", o["trust"]
+    finally:
+        env.pg.cli("account", "set", "tom/sys", "--trust", "system")
+    # Trusting the CA through the environment changes nothing for popgate.
+    rc, o = account_test(env, "sys", environ={"SSL_CERT_FILE": env.ca.cert})
+    assert o["code"] == "cert_untrusted", o
+    # The corp account is not fooled by a chain from another CA either.
+    env.pg.cli("account", "set", "tom/other", "--trust", "corp")
+    expect(env, "other", "ok")
+    env.pg.cli("account", "set", "tom/other", "--trust", "elsewhere")
     env.dovecot.assert_holds(USER, env.msgs)
 
 
@@ -390,6 +402,11 @@ def sighup_replaces_own_certificate_without_dropping_a_session(env):
     assert served_der() == der_of(env.own[1][0]), "SIGHUP did not replace the certificate"
     assert p.stat() == before and p.noop().startswith(b"+OK"), "the open session was dropped"
     p.quit()
+
+
+@test
+def daemon_stops_cleanly(env):
+    env.pg.assert_clean_stop()
 
 
 if __name__ == "__main__":
