@@ -19,7 +19,7 @@ const struct bayes_params bayes_default_params = {
 };
 
 /* Working sets of more than this many tokens are dropped and refilled. */
-#define WORKING_SET_MAX (4u << 20)
+#define WORKING_SET_MAX (1u << 20)
 
 struct entry {
 	uint64_t key;

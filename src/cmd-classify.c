@@ -4,6 +4,7 @@
 #include "bayes.h"
 #include "cmd.h"
 #include "cmd-batch.h"
+#include "resolver.h"
 #include "rules.h"
 #include "store.h"
 #include "tokenize.h"
@@ -15,14 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char classify_usage[] =
-    "usage: popgate classify [-c FILE] [--why] [--files-from LIST] FILE...\n"
+    "usage: popgate classify [-c FILE] [--why] [--network] [--files-from LIST] FILE...\n"
     "Prints one line per message FILE: PATH<TAB>ham|unsure|spam<TAB>SCORE, the\n"
     "score being the spam probability in [0,1]. --why adds a fourth column, the\n"
-    "reasons as JSON (strongest tokens and rules). Only the sender lists and the\n"
-    "Bayes classifier are consulted; DNS rules run in the daemon.\n";
+    "reasons as JSON (strongest tokens and rules). The sender lists and the Bayes\n"
+    "classifier are always consulted; --network also asks the configured network\n"
+    "rules (DNSBL and URIBL through the [dns] resolver, spamd, rspamd) as the\n"
+    "daemon does.\n";
 
 struct result {
 	enum verdict_class cls;
@@ -39,7 +43,8 @@ struct classify {
 	struct rules_lists *lists;
 	struct tokset *ts[8];
 	struct result *res;
-	int preloaded, why, ready;
+	int preloaded, why, ready, network;
+	struct resolver *resolver;
 };
 
 static void
@@ -72,6 +77,13 @@ classify_one(size_t i, void *ctx, unsigned worker)
 		goto out;
 	}
 	rules_lists_check(c->lists, info.from, &hits);
+	if (c->network && !hits.allow && !hits.block) {
+		struct stat sb;
+
+		rules_network(&c->vc.rules, c->resolver, &info, &hits);
+		if (fstat(fd, &sb) == 0)
+			rules_engines(&c->vc.rules, fd, (int64_t)sb.st_size, &hits);
+	}
 	if (c->why) {
 		struct verdict v;
 
@@ -94,6 +106,7 @@ cmd_classify(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "why", no_argument, NULL, 'w' },
+		{ "network", no_argument, NULL, 'n' },
 		{ "files-from", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -110,6 +123,7 @@ cmd_classify(int argc, char **argv)
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'w': c.why = 1; break;
+		case 'n': c.network = 1; break;
 		case 'f':
 			if (cmd_files_from(&c.files, optarg) == -1)
 				goto out;
@@ -132,6 +146,11 @@ cmd_classify(int argc, char **argv)
 		goto out;
 	}
 	loaded = 1;
+	if (c.network && (c.vc.rules.ndnsbl > 0 || c.vc.rules.nuribl > 0) &&
+	    resolver_new(cf, &c.resolver, &error) == -1) {
+		fprintf(stderr, "popgate: resolver: %s\n", error);
+		goto out;
+	}
 	c.b = bayes_new();
 	workers = cmd_pool_workers(c.files.n);
 	/* Many files: load every token once and score from memory in parallel. */
@@ -173,6 +192,7 @@ out:
 	if (loaded)
 		verdict_config_clear(&c.vc);
 	rules_lists_free(&c.lists);
+	resolver_free(&c.resolver);
 	bayes_free(&c.b);
 	store_close(&c.st);
 	config_free(&cf);

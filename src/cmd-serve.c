@@ -5,6 +5,7 @@
 #include "msg-headers.h"
 #include "net.h"
 #include "pop3-server.h"
+#include "filter.h"
 #include "resolver.h"
 #include "store.h"
 #include "sync.h"
@@ -98,6 +99,7 @@ cmd_serve(int argc, char **argv)
 	}
 	if (cf->dns_mode == DNS_MODE_DOH)
 		net_set_resolver(resolver_addrs_hook, resolver);
+	filter_set_resolver(resolver);  /* DNSBL and URIBL, when zones are configured */
 	if (sync_start(cf, box, &sync, &error) == -1) {
 		log_error("main", "%s", error);
 		goto out;
@@ -140,6 +142,7 @@ out:
 	pop3_server_stop(&srv);
 	sync_stop(&sync);
 	net_set_resolver(NULL, NULL);
+	filter_shutdown();
 	resolver_free(&resolver);
 	SSL_CTX_free(tls);
 	crypto_box_free(&box);

@@ -7,6 +7,7 @@
 #include "bayes.h"
 #include "tokenize.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,10 +150,16 @@ filter_quarantine_release(struct store *st, int64_t id, const char **error_r)
 	struct store_message m;
 	int r;
 
+	char headers[80];
+
 	if ((r = quarantined(st, id, &m, error_r)) != 1)
 		return r;
+	/* a released message must not reach the client flagged as spam again */
+	snprintf(headers, sizeof(headers), "X-Popgate-Verdict: released; score=%.4f\r\n", m.score);
+	r = store_message_set_verdict(st, id, MSG_RELEASED, m.verdict != NULL ? m.verdict : "spam", m.score,
+	    m.reasons, headers, error_r);
 	store_message_clear(&m);
-	if (store_message_set_state(st, id, MSG_RELEASED, error_r) == -1)
+	if (r == -1)
 		return -1;
 	return filter_train_message(st, id, 0, error_r) == -1 ? -1 : 1;
 }

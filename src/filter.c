@@ -135,8 +135,10 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 		goto out;
 	rc = -1;
 	/* the network is asked only when the lists did not already decide */
-	if (!hits.allow && !hits.block)
+	if (!hits.allow && !hits.block) {
 		rules_network(&vc.rules, res, &info, &hits);
+		rules_engines(&vc.rules, in->fd, in->size, &hits);
+	}
 	if (verdict_decide(&vc, ready ? &br : NULL, &hits, &v) == -1) {
 		*error_r = "out of memory";
 		goto out;

@@ -37,6 +37,9 @@ log_level_parse(const char *name, enum log_level *level_r)
 	return -1;
 }
 
+static void log_vline(enum log_level, const char *, const char *, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 log_vline(enum log_level level, const char *ctx, const char *suffix, const char *fmt, va_list ap)
 {
@@ -62,15 +65,21 @@ log_vline(enum log_level level, const char *ctx, const char *suffix, const char 
 	pthread_mutex_unlock(&log_lock);
 }
 
-void
-log_error(const char *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vline(LOG_LVL_ERROR, ctx, NULL, fmt, ap);
-	va_end(ap);
+/* The plain levels differ only in their level. */
+#define LOG_AT(name, level)						\
+void									\
+name(const char *ctx, const char *fmt, ...)				\
+{									\
+	va_list ap;							\
+									\
+	va_start(ap, fmt);						\
+	log_vline(level, ctx, NULL, fmt, ap);				\
+	va_end(ap);							\
 }
+LOG_AT(log_error, LOG_LVL_ERROR)
+LOG_AT(log_warnx, LOG_LVL_WARN)
+LOG_AT(log_info, LOG_LVL_INFO)
+LOG_AT(log_debug, LOG_LVL_DEBUG)
 
 void
 log_warn(const char *ctx, const char *fmt, ...)
@@ -81,36 +90,6 @@ log_warn(const char *ctx, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	log_vline(LOG_LVL_WARN, ctx, err, fmt, ap);
-	va_end(ap);
-}
-
-void
-log_warnx(const char *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vline(LOG_LVL_WARN, ctx, NULL, fmt, ap);
-	va_end(ap);
-}
-
-void
-log_info(const char *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vline(LOG_LVL_INFO, ctx, NULL, fmt, ap);
-	va_end(ap);
-}
-
-void
-log_debug(const char *ctx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vline(LOG_LVL_DEBUG, ctx, NULL, fmt, ap);
 	va_end(ap);
 }
 

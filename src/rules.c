@@ -217,6 +217,8 @@ rules_config_clear(struct rules_config *cfg)
 		free(cfg->dnsbl[i]);
 	for (size_t i = 0; i < cfg->nuribl; i++)
 		free(cfg->uribl[i]);
+	free(cfg->spamd);
+	free(cfg->rspamd);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -6,10 +6,13 @@
  *    Received headers from the top past the trusted networks, looked up in
  *    each configured zone (A record under the reversed address);
  *  - URIBL: the registered domain of each URL host in the body (at most
- *    RULES_MAX_URIBL of them), looked up in each configured zone.
+ *    RULES_MAX_URIBL of them), looked up in each configured zone;
+ *  - external engines: SpamAssassin's spamd (SPAMC/1.5 CHECK over TCP) and
+ *    rspamd (HTTP POST /checkv2); a hit when the engine calls it spam.
  *
- * The network rules go through the resolver and are off unless zones are
- * configured; a lookup failure is no hit (never a reason to call mail spam).
+ * The network rules are off unless configured; DNS goes through the
+ * resolver. A lookup or an engine that fails is no hit (never a reason to
+ * call mail spam).
  * Nothing here logs.
  */
 #ifndef POPGATE_RULES_H
@@ -44,6 +47,10 @@ struct rules_config {
 	struct rules_net trusted[RULES_MAX_NETS];    /* besides loopback and private ranges */
 	size_t ntrusted;
 	int timeout_ms;
+	char *spamd;            /* "host:port" or NULL */
+	char *rspamd;           /* "http://host:11333/checkv2" or NULL */
+	double spamd_weight;
+	double rspamd_weight;
 };
 
 struct rules_hit {
@@ -84,5 +91,14 @@ int rules_first_external(const struct rules_config *cfg, const struct tokenize_i
 /* DNSBL and URIBL through the resolver; no-op without zones or resolver. */
 void rules_network(const struct rules_config *cfg, struct resolver *res, const struct tokenize_info *info,
     struct rules_hits *hits);
+
+/*
+ * Asks the configured engines about the message in fd (size bytes, read
+ * with pread). Blocks up to timeout_ms per engine.
+ */
+void rules_engines(const struct rules_config *cfg, int fd, int64_t size, struct rules_hits *hits);
+/* The engines' answers (exposed for tests): 1 spam, 0 not, -1 unreadable. */
+int rules_spamd_parse(const char *reply, double *score_r, double *required_r);
+int rules_rspamd_parse(const char *json, double *score_r, double *required_r);
 
 #endif

@@ -1,18 +1,11 @@
 #include "store.h"
+#include "store-int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define ACCOUNT_COLS "a.id, a.owner_id, u.name, a.name, a.host, a.port, a.tls, a.login, a.secret, " \
 	"a.ca_file, a.auth FROM accounts a JOIN users u ON u.id = a.owner_id"
-
-static char *
-dup_col(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, col);
-
-	return s == NULL ? NULL : strdup((const char *)s);
-}
 
 void
 store_account_clear(struct store_account *a)
@@ -35,19 +28,19 @@ fill_account(sqlite3_stmt *stmt, struct store_account *a)
 	memset(a, 0, sizeof(*a));
 	a->id = sqlite3_column_int64(stmt, 0);
 	a->owner_id = sqlite3_column_int64(stmt, 1);
-	a->owner = dup_col(stmt, 2);
-	a->name = dup_col(stmt, 3);
-	a->host = dup_col(stmt, 4);
+	a->owner = store_col_dup(stmt, 2);
+	a->name = store_col_dup(stmt, 3);
+	a->host = store_col_dup(stmt, 4);
 	a->port = sqlite3_column_int(stmt, 5);
 	a->tls = strcmp((const char *)sqlite3_column_text(stmt, 6), "starttls") == 0 ?
 	    STORE_TLS_STARTTLS : STORE_TLS_IMPLICIT;
-	a->login = dup_col(stmt, 7);
+	a->login = store_col_dup(stmt, 7);
 	blob = sqlite3_column_blob(stmt, 8);
 	a->secret_len = (size_t)sqlite3_column_bytes(stmt, 8);
 	if ((a->secret = malloc(a->secret_len + 1)) != NULL && blob != NULL)
 		memcpy(a->secret, blob, a->secret_len);
-	a->ca_file = dup_col(stmt, 9);
-	a->auth = dup_col(stmt, 10);
+	a->ca_file = store_col_dup(stmt, 9);
+	a->auth = store_col_dup(stmt, 10);
 }
 
 int
@@ -56,13 +49,10 @@ store_account_add(struct store *st, struct store_account *a, const char **error_
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st),
+	if (store_prepare(st,
 	    "INSERT INTO accounts (owner_id, name, host, port, tls, login, secret, ca_file, auth) "
-	    "VALUES ((SELECT id FROM users WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	    "VALUES ((SELECT id FROM users WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?)", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, a->owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, a->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, a->host, -1, SQLITE_STATIC);
@@ -73,9 +63,7 @@ store_account_add(struct store *st, struct store_account *a, const char **error_
 	if (a->ca_file != NULL)
 		sqlite3_bind_text(stmt, 8, a->ca_file, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 9, a->auth != NULL ? a->auth : "auto", -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_CONSTRAINT) {
+	if (store_run(st, stmt, &rc, error_r) == -1 && rc == SQLITE_CONSTRAINT) {
 		struct store_user u;
 		int found = store_user_get(st, a->owner, &u, error_r);
 		store_user_clear(&u);
@@ -85,10 +73,8 @@ store_account_add(struct store *st, struct store_account *a, const char **error_
 			*error_r = store_set_error(st, "user %s already has an account %s", a->owner, a->name);
 		return -1;
 	}
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if (rc != SQLITE_DONE)
 		return -1;
-	}
 	a->id = sqlite3_last_insert_rowid(store_db(st));
 	return 0;
 }
@@ -113,11 +99,8 @@ store_account_get(struct store *st, const char *owner, const char *name, struct 
 {
 	sqlite3_stmt *stmt;
 
-	if (sqlite3_prepare_v2(store_db(st), "SELECT " ACCOUNT_COLS " WHERE u.name = ? AND a.name = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT " ACCOUNT_COLS " WHERE u.name = ? AND a.name = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
 	return get_one(st, stmt, a_r, error_r);
@@ -128,11 +111,8 @@ store_account_get_id(struct store *st, int64_t id, struct store_account *a_r, co
 {
 	sqlite3_stmt *stmt;
 
-	if (sqlite3_prepare_v2(store_db(st), "SELECT " ACCOUNT_COLS " WHERE a.id = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT " ACCOUNT_COLS " WHERE a.id = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_int64(stmt, 1, id);
 	return get_one(st, stmt, a_r, error_r);
 }
@@ -143,21 +123,14 @@ store_account_del(struct store *st, const char *owner, const char *name, const c
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st),
-	    "DELETE FROM accounts WHERE name = ? AND owner_id = (SELECT id FROM users WHERE name = ?)",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st,
+	    "DELETE FROM accounts WHERE name = ? AND owner_id = (SELECT id FROM users WHERE name = ?)", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, owner, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if ((rc = store_run(st, stmt, NULL, error_r)) == -1)
 		return -1;
-	}
-	return sqlite3_changes(store_db(st)) > 0;
+	return rc > 0;
 }
 
 int
@@ -168,12 +141,10 @@ store_account_foreach(struct store *st, const char *owner, store_account_cb *cb,
 	struct store_account a;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(store_db(st), owner != NULL ?
+	if (store_prepare(st, owner != NULL ?
 	    "SELECT " ACCOUNT_COLS " WHERE u.name = ? ORDER BY u.name, a.name" :
-	    "SELECT " ACCOUNT_COLS " ORDER BY u.name, a.name", -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	    "SELECT " ACCOUNT_COLS " ORDER BY u.name, a.name", &stmt, error_r) == -1)
 		return -1;
-	}
 	if (owner != NULL)
 		sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

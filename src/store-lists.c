@@ -1,4 +1,5 @@
 #include "store.h"
+#include "store-int.h"
 
 #include <string.h>
 
@@ -6,27 +7,17 @@ int
 store_list_add(struct store *st, const char *kind, const char *pattern, const char **error_r)
 {
 	sqlite3_stmt *stmt;
-	int rc;
 
 	/* OR IGNORE would silently skip the CHECK constraint too. */
 	if (strcmp(kind, "allow") != 0 && strcmp(kind, "block") != 0) {
 		*error_r = store_set_error(st, "list must be allow or block, not \"%s\"", kind);
 		return -1;
 	}
-	if (sqlite3_prepare_v2(store_db(st), "INSERT OR IGNORE INTO lists (kind, pattern) VALUES (?, ?)",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "INSERT OR IGNORE INTO lists (kind, pattern) VALUES (?, ?)", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, pattern, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		return -1;
-	}
-	return 0;
+	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
 }
 
 int
@@ -35,20 +26,13 @@ store_list_del(struct store *st, const char *kind, const char *pattern, const ch
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM lists WHERE kind = ? AND pattern = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "DELETE FROM lists WHERE kind = ? AND pattern = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, pattern, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if ((rc = store_run(st, stmt, NULL, error_r)) == -1)
 		return -1;
-	}
-	return sqlite3_changes(store_db(st)) > 0;
+	return rc > 0;
 }
 
 int
@@ -57,11 +41,8 @@ store_list_foreach(struct store *st, store_list_cb *cb, void *ctx, const char **
 	sqlite3_stmt *stmt;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(store_db(st), "SELECT kind, pattern FROM lists ORDER BY kind, pattern",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT kind, pattern FROM lists ORDER BY kind, pattern", &stmt, error_r) == -1)
 		return -1;
-	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		ret = cb((const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1), ctx);
 		if (ret != 0)

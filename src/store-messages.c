@@ -1,4 +1,5 @@
 #include "store.h"
+#include "store-int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -37,14 +38,6 @@ store_msg_state_parse(const char *name, enum msg_state *s_r)
 	return -1;
 }
 
-static char *
-dup_col(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, col);
-
-	return s == NULL ? NULL : strdup((const char *)s);
-}
-
 void
 store_message_clear(struct store_message *m)
 {
@@ -66,17 +59,17 @@ fill_message(sqlite3_stmt *stmt, struct store_message *m)
 	memset(m, 0, sizeof(*m));
 	m->id = sqlite3_column_int64(stmt, 0);
 	m->account_id = sqlite3_column_int64(stmt, 1);
-	m->uidl = dup_col(stmt, 2);
+	m->uidl = store_col_dup(stmt, 2);
 	m->size = sqlite3_column_int64(stmt, 3);
 	store_msg_state_parse((const char *)sqlite3_column_text(stmt, 4), &s);
 	m->state = s;
 	m->score = sqlite3_column_double(stmt, 5);
-	m->verdict = dup_col(stmt, 6);
-	m->reasons = dup_col(stmt, 7);
-	m->added_headers = dup_col(stmt, 8);
-	m->from_addr = dup_col(stmt, 9);
-	m->subject = dup_col(stmt, 10);
-	m->date = dup_col(stmt, 11);
+	m->verdict = store_col_dup(stmt, 6);
+	m->reasons = store_col_dup(stmt, 7);
+	m->added_headers = store_col_dup(stmt, 8);
+	m->from_addr = store_col_dup(stmt, 9);
+	m->subject = store_col_dup(stmt, 10);
+	m->date = store_col_dup(stmt, 11);
 	m->fetched_at = sqlite3_column_int64(stmt, 12);
 	m->has_body = sqlite3_column_int(stmt, 13) > 0;
 }
@@ -87,11 +80,8 @@ store_message_known(struct store *st, int64_t account_id, const char *uidl, cons
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st), "SELECT 1 FROM messages WHERE account_id = ? AND uidl = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT 1 FROM messages WHERE account_id = ? AND uidl = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_int64(stmt, 1, account_id);
 	sqlite3_bind_text(stmt, 2, uidl, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
@@ -109,21 +99,13 @@ write_body(struct store *st, int64_t id, int fd, int64_t size, const char **erro
 	sqlite3_blob *blob;
 	char *buf;
 	int64_t off = 0;
-	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO bodies (message_id, data) VALUES (?, zeroblob(?))",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "INSERT INTO bodies (message_id, data) VALUES (?, zeroblob(?))", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_int64(stmt, 2, size);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		return -1;
-	}
 	if (size == 0)
 		return 0;
 	if (sqlite3_blob_open(store_db(st), "main", "bodies", "data", id, 1, &blob) != SQLITE_OK) {
@@ -158,31 +140,24 @@ store_message_add(struct store *st, int64_t account_id, const char *uidl, int fd
     const char *from_addr, const char *subject, const char *date, int64_t *id_r, const char **error_r)
 {
 	sqlite3_stmt *stmt;
-	int rc;
 
 	if (size > 1000000000) {
 		*error_r = store_set_error(st, "message of %lld bytes is larger than the store accepts",
 		    (long long)size);
 		return -1;
 	}
-	if (sqlite3_prepare_v2(store_db(st),
+	if (store_prepare(st,
 	    "INSERT INTO messages (account_id, uidl, size, state, from_addr, subject, date) "
-	    "VALUES (?, ?, ?, 'pending', ?, ?, ?)", -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	    "VALUES (?, ?, ?, 'pending', ?, ?, ?)", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_int64(stmt, 1, account_id);
 	sqlite3_bind_text(stmt, 2, uidl, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, size);
 	sqlite3_bind_text(stmt, 4, from_addr ? from_addr : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 5, subject ? subject : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 6, date ? date : "", -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		return -1;
-	}
 	*id_r = sqlite3_last_insert_rowid(store_db(st));
 	return write_body(st, *id_r, fd, size, error_r);
 }
@@ -192,49 +167,29 @@ store_message_set_verdict(struct store *st, int64_t id, enum msg_state state, co
     double score, const char *reasons, const char *added_headers, const char **error_r)
 {
 	sqlite3_stmt *stmt;
-	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st),
-	    "UPDATE messages SET state = ?, verdict = ?, score = ?, reasons = ?, added_headers = ? WHERE id = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st,
+	    "UPDATE messages SET state = ?, verdict = ?, score = ?, reasons = ?, added_headers = ? WHERE id = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, store_msg_state_name(state), -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, verdict, -1, SQLITE_STATIC);
 	sqlite3_bind_double(stmt, 3, score);
 	sqlite3_bind_text(stmt, 4, reasons, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 5, added_headers ? added_headers : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, id);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		return -1;
-	}
-	return 0;
+	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
 }
 
 int
 store_message_set_state(struct store *st, int64_t id, enum msg_state state, const char **error_r)
 {
 	sqlite3_stmt *stmt;
-	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st), "UPDATE messages SET state = ? WHERE id = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "UPDATE messages SET state = ? WHERE id = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, store_msg_state_name(state), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, id);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		return -1;
-	}
-	return 0;
+	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
 }
 
 int
@@ -244,11 +199,8 @@ store_message_get(struct store *st, int64_t id, struct store_message *m_r, const
 	int rc;
 
 	memset(m_r, 0, sizeof(*m_r));
-	if (sqlite3_prepare_v2(store_db(st), "SELECT " MSG_COLS " FROM messages m WHERE id = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT " MSG_COLS " FROM messages m WHERE id = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_int64(stmt, 1, id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
@@ -267,13 +219,10 @@ store_message_foreach(struct store *st, int64_t account_id, int state, store_mes
 	struct store_message m;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(store_db(st), state < 0 ?
+	if (store_prepare(st, state < 0 ?
 	    "SELECT " MSG_COLS " FROM messages m WHERE account_id = ? ORDER BY id" :
-	    "SELECT " MSG_COLS " FROM messages m WHERE account_id = ? AND state = ? ORDER BY id",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	    "SELECT " MSG_COLS " FROM messages m WHERE account_id = ? AND state = ? ORDER BY id", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_int64(stmt, 1, account_id);
 	if (state >= 0)
 		sqlite3_bind_text(stmt, 2, store_msg_state_name((enum msg_state)state), -1, SQLITE_STATIC);
@@ -296,21 +245,16 @@ int
 store_message_gone(struct store *st, int64_t id, const char **error_r)
 {
 	sqlite3_stmt *stmt;
-	int rc;
 
 	if (store_begin(st, error_r) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM bodies WHERE message_id = ?", -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "DELETE FROM bodies WHERE message_id = ?", &stmt, error_r) == -1) {
 		store_rollback(st);
 		return -1;
 	}
 	sqlite3_bind_int64(stmt, 1, id);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE || store_message_set_state(st, id, MSG_GONE, error_r) == -1) {
-		if (rc != SQLITE_DONE)
-			*error_r = store_error(st);
+	if (store_run(st, stmt, NULL, error_r) == -1 ||
+	    store_message_set_state(st, id, MSG_GONE, error_r) == -1) {
 		store_rollback(st);
 		return -1;
 	}

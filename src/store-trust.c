@@ -1,40 +1,9 @@
 #include "store.h"
+#include "store-int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *
-dup_col(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, col);
-
-	return strdup(s == NULL ? "" : (const char *)s);
-}
-
-static int
-prepare(struct store *st, const char *sql, sqlite3_stmt **stmt, const char **error_r)
-{
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
-		return -1;
-	}
-	return 0;
-}
-
-/* Steps a statement that returns no rows; finalizes it. */
-static int
-run_done(struct store *st, sqlite3_stmt *stmt, const char **error_r)
-{
-	int rc = sqlite3_step(stmt);
-
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		return -1;
-	}
-	return 0;
-}
 
 void
 store_trust_cert_clear(struct store_trust_cert *c)
@@ -52,7 +21,7 @@ store_trust_exists(struct store *st, const char *name, const char **error_r)
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (prepare(st, "SELECT 1 FROM trust_stores WHERE name = ?", &stmt, error_r) == -1)
+	if (store_prepare(st, "SELECT 1 FROM trust_stores WHERE name = ?", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
@@ -73,19 +42,19 @@ store_trust_cert_add(struct store *st, const char *store, const char *sha256, co
 
 	if (store_begin(st, error_r) == -1)
 		return -1;
-	if (prepare(st, "INSERT OR IGNORE INTO trust_stores (name) VALUES (?)", &stmt, error_r) == -1)
+	if (store_prepare(st, "INSERT OR IGNORE INTO trust_stores (name) VALUES (?)", &stmt, error_r) == -1)
 		goto fail;
 	sqlite3_bind_text(stmt, 1, store, -1, SQLITE_STATIC);
-	if (run_done(st, stmt, error_r) == -1)
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		goto fail;
-	if (prepare(st, "INSERT OR IGNORE INTO trust_certs (store_id, sha256, subject, pem) "
+	if (store_prepare(st, "INSERT OR IGNORE INTO trust_certs (store_id, sha256, subject, pem) "
 	    "VALUES ((SELECT id FROM trust_stores WHERE name = ?), ?, ?, ?)", &stmt, error_r) == -1)
 		goto fail;
 	sqlite3_bind_text(stmt, 1, store, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, pem, -1, SQLITE_STATIC);
-	if (run_done(st, stmt, error_r) == -1)
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		goto fail;
 	changes = sqlite3_changes(store_db(st));
 	if (store_commit(st, error_r) == -1)
@@ -103,16 +72,16 @@ store_trust_del(struct store *st, const char *store, const char *sha256, const c
 	int rc;
 
 	if (sha256 != NULL) {
-		if (prepare(st, "DELETE FROM trust_certs WHERE sha256 = ? COLLATE NOCASE AND "
+		if (store_prepare(st, "DELETE FROM trust_certs WHERE sha256 = ? COLLATE NOCASE AND "
 		    "store_id = (SELECT id FROM trust_stores WHERE name = ?)", &stmt, error_r) == -1)
 			return -1;
 		sqlite3_bind_text(stmt, 1, sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, store, -1, SQLITE_STATIC);
-		if (run_done(st, stmt, error_r) == -1)
+		if (store_run(st, stmt, NULL, error_r) == -1)
 			return -1;
 		return sqlite3_changes(store_db(st)) > 0;
 	}
-	if (prepare(st, "SELECT count(*) FROM accounts WHERE trust = ?", &stmt, error_r) == -1)
+	if (store_prepare(st, "SELECT count(*) FROM accounts WHERE trust = ?", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, store, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : -1;
@@ -126,10 +95,10 @@ store_trust_del(struct store *st, const char *store, const char *sha256, const c
 		    "elsewhere first (account set --trust)", store, rc, rc == 1 ? "" : "s");
 		return -1;
 	}
-	if (prepare(st, "DELETE FROM trust_stores WHERE name = ?", &stmt, error_r) == -1)
+	if (store_prepare(st, "DELETE FROM trust_stores WHERE name = ?", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, store, -1, SQLITE_STATIC);
-	if (run_done(st, stmt, error_r) == -1)
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		return -1;
 	return sqlite3_changes(store_db(st)) > 0;
 }
@@ -140,7 +109,7 @@ store_trust_store_foreach(struct store *st, store_trust_store_cb *cb, void *ctx,
 	sqlite3_stmt *stmt;
 	int rc, ret = 0;
 
-	if (prepare(st, "SELECT s.name, (SELECT count(*) FROM trust_certs c WHERE c.store_id = s.id), "
+	if (store_prepare(st, "SELECT s.name, (SELECT count(*) FROM trust_certs c WHERE c.store_id = s.id), "
 	    "(SELECT count(*) FROM accounts a WHERE a.trust = s.name) FROM trust_stores s ORDER BY s.name",
 	    &stmt, error_r) == -1)
 		return -1;
@@ -165,16 +134,16 @@ store_trust_cert_foreach(struct store *st, const char *store, store_trust_cert_c
 	struct store_trust_cert c;
 	int rc, ret = 0;
 
-	if (prepare(st, "SELECT c.id, s.name, c.sha256, c.subject, c.pem, c.added FROM trust_certs c "
+	if (store_prepare(st, "SELECT c.id, s.name, c.sha256, c.subject, c.pem, c.added FROM trust_certs c "
 	    "JOIN trust_stores s ON s.id = c.store_id WHERE s.name = ? ORDER BY c.id", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, store, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		c.id = sqlite3_column_int64(stmt, 0);
-		c.store = dup_col(stmt, 1);
-		c.sha256 = dup_col(stmt, 2);
-		c.subject = dup_col(stmt, 3);
-		c.pem = dup_col(stmt, 4);
+		c.store = store_col_dup(stmt, 1);
+		c.sha256 = store_col_dup(stmt, 2);
+		c.subject = store_col_dup(stmt, 3);
+		c.pem = store_col_dup(stmt, 4);
 		c.added = sqlite3_column_int64(stmt, 5);
 		ret = (c.store && c.sha256 && c.subject && c.pem) ? cb(&c, ctx) : -1;
 		store_trust_cert_clear(&c);
@@ -250,16 +219,16 @@ store_account_trust_get(struct store *st, int64_t account_id, struct store_accou
 	int rc;
 
 	memset(t_r, 0, sizeof(*t_r));
-	if (prepare(st, "SELECT trust, pins, tofu, pending_pin, min_tls, max_tls, insecure FROM accounts "
+	if (store_prepare(st, "SELECT trust, pins, tofu, pending_pin, min_tls, max_tls, insecure FROM accounts "
 	    "WHERE id = ?", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, account_id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		t_r->trust = dup_col(stmt, 0);
-		t_r->pins = dup_col(stmt, 1);
+		t_r->trust = store_col_dup(stmt, 0);
+		t_r->pins = store_col_dup(stmt, 1);
 		t_r->tofu = sqlite3_column_int(stmt, 2);
-		t_r->pending_pin = dup_col(stmt, 3);
+		t_r->pending_pin = store_col_dup(stmt, 3);
 		snprintf(t_r->min_tls, sizeof(t_r->min_tls), "%s", (const char *)sqlite3_column_text(stmt, 4));
 		snprintf(t_r->max_tls, sizeof(t_r->max_tls), "%s", (const char *)sqlite3_column_text(stmt, 5));
 		t_r->insecure = sqlite3_column_int(stmt, 6);
@@ -280,7 +249,7 @@ store_account_trust_set(struct store *st, int64_t account_id, const struct store
 {
 	sqlite3_stmt *stmt;
 
-	if (prepare(st, "UPDATE accounts SET trust = ?, pins = ?, tofu = ?, pending_pin = ?, min_tls = ?, "
+	if (store_prepare(st, "UPDATE accounts SET trust = ?, pins = ?, tofu = ?, pending_pin = ?, min_tls = ?, "
 	    "max_tls = ?, insecure = ?, ca_file = CASE WHEN ? THEN NULL ELSE ca_file END WHERE id = ?",
 	    &stmt, error_r) == -1)
 		return -1;
@@ -293,7 +262,7 @@ store_account_trust_set(struct store *st, int64_t account_id, const struct store
 	sqlite3_bind_int(stmt, 7, t->insecure != 0);
 	sqlite3_bind_int(stmt, 8, clear_ca_file != 0);
 	sqlite3_bind_int64(stmt, 9, account_id);
-	if (run_done(st, stmt, error_r) == -1)
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		return -1;
 	if (sqlite3_changes(store_db(st)) == 0) {
 		*error_r = store_set_error(st, "no such account");
@@ -307,12 +276,12 @@ store_account_trust_record_pin(struct store *st, int64_t account_id, const char 
 {
 	sqlite3_stmt *stmt;
 
-	if (prepare(st, "UPDATE accounts SET pins = ?, pending_pin = '' WHERE id = ? AND pins = ''",
+	if (store_prepare(st, "UPDATE accounts SET pins = ?, pending_pin = '' WHERE id = ? AND pins = ''",
 	    &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, pin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, account_id);
-	if (run_done(st, stmt, error_r) == -1)
+	if (store_run(st, stmt, NULL, error_r) == -1)
 		return -1;
 	return sqlite3_changes(store_db(st)) > 0;
 }
@@ -322,9 +291,9 @@ store_account_trust_set_pending(struct store *st, int64_t account_id, const char
 {
 	sqlite3_stmt *stmt;
 
-	if (prepare(st, "UPDATE accounts SET pending_pin = ? WHERE id = ?", &stmt, error_r) == -1)
+	if (store_prepare(st, "UPDATE accounts SET pending_pin = ? WHERE id = ?", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, pin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, account_id);
-	return run_done(st, stmt, error_r);
+	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
 }

@@ -1,15 +1,8 @@
 #include "store.h"
+#include "store-int.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char *
-dup_col(sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, col);
-
-	return s == NULL ? NULL : strdup((const char *)s);
-}
 
 void
 store_user_clear(struct store_user *u)
@@ -25,24 +18,17 @@ store_user_add(struct store *st, const char *name, const char *pwhash, int admin
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO users (name, pwhash, admin) VALUES (?, ?, ?)",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "INSERT INTO users (name, pwhash, admin) VALUES (?, ?, ?)", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, pwhash, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 3, admin != 0);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc == SQLITE_CONSTRAINT) {
+	if (store_run(st, stmt, &rc, error_r) == -1 && rc == SQLITE_CONSTRAINT) {
 		*error_r = store_set_error(st, "user %s already exists", name);
 		return -1;
 	}
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if (rc != SQLITE_DONE)
 		return -1;
-	}
 	return 0;
 }
 
@@ -50,8 +36,8 @@ static void
 fill_user(sqlite3_stmt *stmt, struct store_user *u)
 {
 	u->id = sqlite3_column_int64(stmt, 0);
-	u->name = dup_col(stmt, 1);
-	u->pwhash = dup_col(stmt, 2);
+	u->name = store_col_dup(stmt, 1);
+	u->pwhash = store_col_dup(stmt, 2);
 	u->admin = sqlite3_column_int(stmt, 3);
 }
 
@@ -62,11 +48,8 @@ store_user_get(struct store *st, const char *name, struct store_user *u_r, const
 	int rc;
 
 	memset(u_r, 0, sizeof(*u_r));
-	if (sqlite3_prepare_v2(store_db(st), "SELECT id, name, pwhash, admin FROM users WHERE name = ?",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT id, name, pwhash, admin FROM users WHERE name = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
@@ -83,18 +66,12 @@ store_user_del(struct store *st, const char *name, const char **error_r)
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM users WHERE name = ?", -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "DELETE FROM users WHERE name = ?", &stmt, error_r) == -1)
 		return -1;
-	}
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE) {
-		*error_r = store_error(st);
+	if ((rc = store_run(st, stmt, NULL, error_r)) == -1)
 		return -1;
-	}
-	return sqlite3_changes(store_db(st)) > 0;
+	return rc > 0;
 }
 
 int
@@ -104,11 +81,8 @@ store_user_foreach(struct store *st, store_user_cb *cb, void *ctx, const char **
 	struct store_user u;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(store_db(st), "SELECT id, name, pwhash, admin FROM users ORDER BY name",
-	    -1, &stmt, NULL) != SQLITE_OK) {
-		*error_r = store_error(st);
+	if (store_prepare(st, "SELECT id, name, pwhash, admin FROM users ORDER BY name", &stmt, error_r) == -1)
 		return -1;
-	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		fill_user(stmt, &u);
 		ret = cb(&u, ctx);

@@ -1,4 +1,5 @@
 #include "store.h"
+#include "store-int.h"
 #include "store-sql.h"
 
 #include <stdarg.h>
@@ -165,4 +166,37 @@ store_close(struct store **stp)
 	sqlite3_close((*stp)->db);
 	free(*stp);
 	*stp = NULL;
+}
+
+int
+store_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt_r, const char **error_r)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, stmt_r, NULL) != SQLITE_OK) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_run(struct store *st, sqlite3_stmt *stmt, int *rc_r, const char **error_r)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_finalize(stmt);
+	if (rc_r != NULL)
+		*rc_r = rc;
+	if (rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		return -1;
+	}
+	return sqlite3_changes(st->db);
+}
+
+char *
+store_col_dup(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, col);
+
+	return s == NULL ? NULL : strdup((const char *)s);
 }

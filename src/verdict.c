@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_DOUBLE, K_UINT, K_ZONES_DNSBL, K_ZONES_URIBL, K_NETS, K_INT };
+enum kind { K_DOUBLE, K_UINT, K_ZONES_DNSBL, K_ZONES_URIBL, K_NETS, K_INT, K_SPAMD, K_RSPAMD };
 
 struct setting {
 	const char *key;
@@ -35,6 +35,10 @@ static const struct setting settings[] = {
 	{ "uribl_weight", K_DOUBLE, R(uribl_weight), -1, 1, "added to the score per URIBL hit" },
 	{ "trusted_networks", K_NETS, 0, 0, 0, "internal relays besides private ranges" },
 	{ "dns_timeout_ms", K_INT, R(timeout_ms), 1, 60000, "deadline of the rule lookups" },
+	{ "spamd", K_SPAMD, 0, 0, 0, "spamd host:port (empty: off)" },
+	{ "spamd_weight", K_DOUBLE, R(spamd_weight), -1, 1, "added to the score when spamd says spam" },
+	{ "rspamd_url", K_RSPAMD, 0, 0, 0, "rspamd /checkv2 URL (empty: off)" },
+	{ "rspamd_weight", K_DOUBLE, R(rspamd_weight), -1, 1, "added to the score when rspamd says spam" },
 	{ "min_training", K_UINT, offsetof(struct verdict_config, min_training), 0, 1000000,
 	    "spam and ham messages Bayes needs before it is asked" },
 	{ NULL, 0, 0, 0, 0, NULL }
@@ -48,6 +52,8 @@ defaults(struct verdict_config *c)
 	c->rules.dnsbl_weight = 0.3;
 	c->rules.uribl_weight = 0.3;
 	c->rules.timeout_ms = 2000;
+	c->rules.spamd_weight = 0.5;
+	c->rules.rspamd_weight = 0.5;
 	c->min_training = 10;
 }
 
@@ -94,6 +100,27 @@ apply(struct verdict_config *c, const char *key, const char *value, const char *
 		return rules_parse_zones(c->rules.uribl, &c->rules.nuribl, value, error_r);
 	case K_NETS:
 		return rules_parse_networks(&c->rules, value, error_r);
+	case K_SPAMD:
+	case K_RSPAMD: {
+		char **slot = s->kind == K_SPAMD ? &c->rules.spamd : &c->rules.rspamd;
+
+		free(*slot);
+		*slot = NULL;
+		if (value[0] == '\0')
+			return 0;
+		if (strlen(value) > 512 || (s->kind == K_SPAMD ? strchr(value, ':') == NULL :
+		    strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)) {
+			snprintf(err, sizeof(err), "%s: expected %s", key, s->kind == K_SPAMD ? "host:port" :
+			    "an http:// or https:// URL");
+			*error_r = err;
+			return -1;
+		}
+		if ((*slot = strdup(value)) == NULL) {
+			*error_r = "out of memory";
+			return -1;
+		}
+		return 0;
+	}
 	}
 	return 0;
 }

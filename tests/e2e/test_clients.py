@@ -10,6 +10,7 @@ import peers
 from peers import test
 
 WORK, HOME = "alice@pop.test", "alice-home@pop.test"
+ODD = "olga@pop.test"
 UP_PW = "upstream-secret"
 LOCAL_PW = "alice local pw"
 
@@ -17,7 +18,7 @@ LOCAL_PW = "alice local pw"
 def setup(env):
     env.ca = peers.CA(env.dir)
     cert, key = env.ca.issue()
-    env.dovecot = env.start(peers.Dovecot(env.dir, cert, key, {WORK: UP_PW, HOME: UP_PW}))
+    env.dovecot = env.start(peers.Dovecot(env.dir, cert, key, {WORK: UP_PW, HOME: UP_PW, ODD: UP_PW}))
     env.work = mailgen.nasty()
     env.home = [mailgen.message("Home one", tag="home"), mailgen.dots(), mailgen.eight_bit()]
     for m in env.work:
@@ -31,6 +32,12 @@ def setup(env):
                    tls="implicit", ca_file=env.ca.cert)
     pg.account_add("home", "alice", "localhost", env.dovecot.port_plain, HOME, UP_PW,
                    tls="starttls", ca_file=env.ca.cert)
+    env.odd = [mailgen.bare_lf(), mailgen.message("crlf", tag="odd")]
+    for m in env.odd:
+        env.dovecot.add_message(ODD, m)
+    pg.user_add("olga", LOCAL_PW)
+    pg.account_add("odd", "olga", "localhost", env.dovecot.port_tls, ODD, UP_PW,
+                   tls="implicit", ca_file=env.ca.cert)
     pg.start()
     # What Dovecot itself serves, UIDLs included: the reference.
     env.direct = {acct: clients.poplib_download(env.dovecot.port_tls, login, UP_PW, "implicit",
@@ -191,6 +198,17 @@ def aggregated_view_prefixes_uidls(env):
              for acct in ("work", "home") for u, d in env.direct[acct]}
     for u, d in got:
         assert by_id[mailgen.message_id(d)] == u, (u, by_id[mailgen.message_id(d)])
+
+
+@test
+def bare_lf_message_served_as_dovecot_serves_it(env):
+    clients.wait_count(env.pg.port_tls, "olga/odd", LOCAL_PW, len(env.odd), env.pg.ssl_context())
+    got = clients.poplib_download(env.pg.port_tls, "olga/odd", LOCAL_PW, "implicit",
+                                  env.pg.ssl_context())
+    direct = clients.poplib_download(env.dovecot.port_tls, ODD, UP_PW, "implicit",
+                                     env.dovecot.ssl_context(env.ca.cert), host="localhost")
+    mailgen.assert_same([d for _, d in got], [d for _, d in direct], "bare LF")
+    assert sorted(u for u, _ in got) == sorted(u for u, _ in direct)
 
 
 @test

@@ -169,6 +169,9 @@ def release_shows_message_again_and_trains_ham(ctx):
     assert "released" in p.stdout
     assert state(ctx, ctx["q1"]) == "released"
     with db(ctx) as c:
+        hdrs = c.execute("SELECT added_headers FROM messages WHERE id = ?", (ctx["q1"],)).fetchone()[0]
+    assert hdrs.startswith("X-Popgate-Verdict: released;") and "X-Spam" not in hdrs, hdrs
+    with db(ctx) as c:
         assert c.execute("SELECT uidl FROM messages WHERE id = ?", (ctx["q1"],)).fetchone()[0] == "UIDL-A"
         assert c.execute("SELECT class FROM filter_training WHERE message_id = ?",
                          (ctx["q1"],)).fetchone()[0] == "ham"

@@ -120,10 +120,14 @@ def release_shows_it_with_the_upstream_uidl(env):
     out = env.pg.cli("quarantine", "release", str(qid)).stdout.decode()
     assert "released" in out, out
     clients.wait_count(env.pg.port_tls, "q/main", PW, 2, ctx(env))
-    got = {mailgen.message_id(d): u for u, d in download(env)}
+    msgs = download(env)
+    got = {mailgen.message_id(d): u for u, d in msgs}
     sid = mailgen.message_id(env.spam1)
     assert sid in got, got
     assert got[sid] == upstream_uidls(env)[sid], "a released message keeps its upstream UIDL"
+    data = [d for _, d in msgs if mailgen.message_id(d) == sid][0]
+    assert b"X-Popgate-Verdict: released" in data and b"X-Spam-Flag: YES" not in data, data[:300]
+    mailgen.assert_same([data], [mailgen.wire_form(env.spam1)], "released message")
     assert totals(env) == (before[0], before[1] + 1), "release trains it as ham"
     assert quarantined(env) == []
 

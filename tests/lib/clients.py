@@ -145,7 +145,10 @@ poll {host} with proto POP3 port {port} uidl
   mda "cat > {out}/m.$$"
 """, 0o600)
     env = dict(os.environ, HOME=workdir, FETCHMAILHOME=workdir)
+    # As root, fetchmail locks /var/run/fetchmail.pid unless told otherwise,
+    # and two test files running at once would then refuse each other.
     r = subprocess.run(["fetchmail", "-f", rc, "-i", os.path.join(workdir, "ids"),
+                        "--pidfile", os.path.join(workdir, "fetchmail.pid"),
                         "--nodetach", "--nosyslog"],
                        capture_output=True, env=env, timeout=timeout)
     # 0: mail fetched; 1: no mail

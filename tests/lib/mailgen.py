@@ -89,6 +89,23 @@ def no_final_crlf():
                    final_crlf=False)
 
 
+def bare_cr_and_nul():
+    """A CR that ends no line, a CR before a dot, NUL bytes: Dovecot passes
+    them through untouched, so popgate must too."""
+    return message("Bare CR and NUL", b"a\rb\r\n\r.\r\nc\x00d\r\n\x00\r\n", tag="crnul")
+
+
+def ends_with_dot():
+    """The last line is a lone '.', with no CRLF after it."""
+    return message("Ends with a dot", b"text\r\n.", tag="enddot", final_crlf=False)
+
+
+def bare_lf():
+    """LF-only line ends: Dovecot sends them as CRLF. Compare what popgate
+    serves with what Dovecot serves, not with this source."""
+    return message("Bare LF", b"line one\nline two\n.\n..\nend\n", tag="lf")
+
+
 def empty_body():
     return message("Empty body", b"", tag="empty")
 
@@ -155,7 +172,8 @@ def big(size=20 * 1024 * 1024, tag="big"):
 def nasty():
     """The whole nasty set, small enough for every test (under 100 kB)."""
     return [message("Plain hello"), dots(), long_lines(), eight_bit(), no_final_crlf(),
-            empty_body(), odd_headers(), multipart(), from_line()]
+            empty_body(), odd_headers(), multipart(), from_line(), bare_cr_and_nul(),
+            ends_with_dot()]
 
 
 def corpus(n, seed=1, min_size=500, max_size=60000):

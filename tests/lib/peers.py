@@ -3,8 +3,16 @@
 Everything here starts real software on 127.0.0.1 in a temporary folder, on
 ports picked free at run time, and stops what it started by its PID (never by
 name): a test CA and certificates (openssl CLI), Dovecot as the upstream POP3
-server, stunnel as a TLS-1.2-only front, and popgate itself. Python 3 stdlib
-only.
+server, stunnel as a TLS front capped at a TLS version, and popgate itself.
+Python 3 stdlib only.
+
+A test file builds one Env in its setup(env), shares it across its tests,
+and registers them with @peers.test (a failure prints the peers' logs);
+peers.main(setup) runs them. To run one file by hand:
+
+    PYTHONPATH=tests/lib POPGATE=src/popgate python3 tests/e2e/test_clients.py
+
+POPGATE_KEEP_TMP=1 keeps the temp folder (configs, logs, maildirs).
 """
 import os
 import shutil
@@ -142,11 +150,19 @@ def chown_tree(top, user, group):
 
 
 def popgate_binary():
+    """$POPGATE, else the build made by ./build.sh (build/), else an
+    in-tree build."""
     p = os.environ.get("POPGATE")
     if p:
         return p
-    top = os.environ.get("top_builddir") or os.path.join(HERE, "..", "..")
-    return os.path.abspath(os.path.join(top, "src", "popgate"))
+    top = os.environ.get("top_builddir")
+    if top:
+        return os.path.abspath(os.path.join(top, "src", "popgate"))
+    src = os.path.abspath(os.path.join(HERE, "..", ".."))
+    for cand in (os.path.join(src, "build", "src", "popgate"), os.path.join(src, "src", "popgate")):
+        if os.path.exists(cand):
+            return cand
+    return os.path.join(src, "src", "popgate")
 
 
 # ------------------------------------------------------------- certificates

@@ -1,0 +1,22 @@
+/*
+ * store-int: the small helpers every store-*.c file shares: preparing a
+ * statement, running one that returns no rows, and copying a column.
+ * Only store files include it.
+ */
+#ifndef POPGATE_STORE_INT_H
+#define POPGATE_STORE_INT_H
+
+#include "store.h"
+
+/* Prepares sql; on failure sets *error_r from the connection. */
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt_r, const char **error_r);
+/*
+ * Steps a statement that returns no rows, then finalizes it. Returns the
+ * number of rows changed, or -1 with *error_r (the SQLite result code in
+ * *rc_r when rc_r is not NULL, e.g. to tell SQLITE_CONSTRAINT apart).
+ */
+int store_run(struct store *st, sqlite3_stmt *stmt, int *rc_r, const char **error_r);
+/* A malloc'd copy of a text column, or NULL for SQL NULL. */
+char *store_col_dup(sqlite3_stmt *stmt, int col);
+
+#endif
