@@ -562,11 +562,11 @@ report:
 	json_object_set_new(out, "ok", json_boolean(failed == S_COUNT));
 	json_object_set_new(out, "stage", json_string(failed == S_COUNT ? "done" : step_names[failed]));
 	json_object_set_new(out, "code", json_string(code));
-	json_object_set_new(out, "hint", json_string(hint));
-	json_object_set_new(out, "detail", json_string(failed == S_COUNT ? "" : tr.s[failed].detail));
+	json_object_set_new(out, "hint", cmd_json_str(hint));
+	json_object_set_new(out, "detail", cmd_json_str(failed == S_COUNT ? "" : tr.s[failed].detail));
 	snprintf(buf, sizeof(buf), "%s/%s", a.owner, a.name);
 	json_object_set_new(out, "account", json_string(buf));
-	json_object_set_new(out, "host", json_string(a.host));
+	json_object_set_new(out, "host", cmd_json_str(a.host));
 	json_object_set_new(out, "port", json_integer(a.port));
 	json_object_set_new(out, "tls_mode", json_string(a.tls == STORE_TLS_STARTTLS ? "starttls" : "implicit"));
 	json_object_set_new(out, "trust", json_pack("{s:s?, s:s?, s:s?, s:b, s:s?, s:s, s:s, s:b}",
@@ -574,9 +574,10 @@ report:
 	    "pending_pin", t.s.pending_pin, "min_tls", t.s.min_tls, "max_tls", t.s.max_tls,
 	    "insecure", t.s.insecure));
 	for (int i = 0; i < S_COUNT; i++)
-		json_array_append_new(steps, json_pack("{s:s, s:s, s:f, s:s}", "step", step_names[i],
+		json_array_append_new(steps, json_pack("{s:s, s:s, s:f, s:o}", "step", step_names[i],
 		    "result", tr.s[i].state == 1 ? "ok" : tr.s[i].state == -1 ? "failed" : "not run",
-		    "ms", (double)(long long)(tr.s[i].ms * 10.0 + 0.5) / 10.0, "detail", tr.s[i].detail));
+		    "ms", (double)(long long)(tr.s[i].ms * 10.0 + 0.5) / 10.0, "detail",
+		    cmd_json_str(tr.s[i].detail)));
 	json_object_set_new(out, "steps", steps);
 	json_object_set_new(out, "resolved", resolved);
 	json_object_set_new(out, "addresses", addrj);
@@ -584,7 +585,7 @@ report:
 	json_object_set_new(out, "tls_cipher", json_string(tls_cipher[0] ? tls_cipher : fx.cipher));
 	json_object_set_new(out, "chain", fx.chain_pem ? cmd_trust_chain_json(fx.chain_pem, fx.chain_len) :
 	    json_array());
-	json_object_set_new(out, "verification", json_string(verify));
+	json_object_set_new(out, "verification", cmd_json_str(verify));
 	json_object_set_new(out, "env_override", env_over ? json_string(envmsg) : json_null());
 	json_object_set_new(out, "tofu_note", json_string(note));
 	if (json) {

@@ -1,5 +1,6 @@
 #include "cmd.h"
 #include "account-trust.h"
+#include "log.h"
 #include "net.h"
 #include "resolver.h"
 #include "store.h"
@@ -81,20 +82,44 @@ cmd_trust_print_cert(X509 *x, int index, const char *indent)
 }
 
 json_t *
+cmd_json_str(const char *s)
+{
+	char safe[1024];
+	json_t *j;
+
+	if (s == NULL)
+		return json_null();
+	if ((j = json_string(s)) != NULL)
+		return j;
+	/* Not UTF-8 (remote text, certificate names): shown sanitised. */
+	return json_string(log_sanitize(s, strlen(s), sizeof(safe) - 4, safe, sizeof(safe)));
+}
+
+json_t *
 cmd_trust_cert_json(X509 *x)
 {
 	struct trust_cert_info ci;
 	char warn[64];
+	json_t *o;
 	int e;
 
 	if (trust_cert_info(x, &ci) == -1)
 		return json_pack("{s:s}", "error", "cannot read this certificate");
 	e = cmd_trust_expiry(ci.not_after_unix, warn, sizeof(warn));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b, s:b, s:b}",
-	    "subject", ci.subject, "issuer", ci.issuer, "sans", ci.sans,
-	    "not_before", ci.not_before, "not_after", ci.not_after, "not_after_unix", (json_int_t)ci.not_after_unix,
-	    "sha256", ci.sha256, "pin", ci.pin, "self_signed", ci.self_signed, "ca", ci.is_ca,
-	    "expired", e == 2, "expires_soon", e == 1);
+	o = json_object();
+	json_object_set_new(o, "subject", cmd_json_str(ci.subject));
+	json_object_set_new(o, "issuer", cmd_json_str(ci.issuer));
+	json_object_set_new(o, "sans", cmd_json_str(ci.sans));
+	json_object_set_new(o, "not_before", cmd_json_str(ci.not_before));
+	json_object_set_new(o, "not_after", cmd_json_str(ci.not_after));
+	json_object_set_new(o, "not_after_unix", json_integer((json_int_t)ci.not_after_unix));
+	json_object_set_new(o, "sha256", cmd_json_str(ci.sha256));
+	json_object_set_new(o, "pin", cmd_json_str(ci.pin));
+	json_object_set_new(o, "self_signed", json_boolean(ci.self_signed));
+	json_object_set_new(o, "ca", json_boolean(ci.is_ca));
+	json_object_set_new(o, "expired", json_boolean(e == 2));
+	json_object_set_new(o, "expires_soon", json_boolean(e == 1));
+	return o;
 }
 
 void

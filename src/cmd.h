@@ -53,6 +53,8 @@ int cmd_trust_expiry(int64_t not_after, char *buf, size_t size);
 void cmd_trust_print_cert(X509 *x, int index, const char *indent);
 void cmd_trust_print_chain(const char *pem, size_t len, const char *indent);
 json_t *cmd_trust_cert_json(X509 *x);
+/* A JSON string of s, sanitised when it is not UTF-8; null for NULL. */
+json_t *cmd_json_str(const char *s);
 json_t *cmd_trust_chain_json(const char *pem, size_t len);
 /* Routes net's lookups through the DoH resolver when [dns] mode = doh. */
 int cmd_use_resolver(const struct config *cf, struct resolver **r_r);
