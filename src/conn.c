@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +46,44 @@ struct conn {
 	unsigned long	 ssl_error;	/* last OpenSSL error code, 0 if none */
 	char		 error[256];
 };
+
+/*
+ * OpenSSL writes to the socket with write(), so a peer that went away
+ * raises SIGPIPE, which kills a process that did not ignore it (a CLI
+ * command, say). Around OpenSSL calls that may write, SIGPIPE is blocked
+ * for this thread and a SIGPIPE it caused is consumed (as curl does).
+ */
+struct conn_sigpipe {
+	sigset_t	old;
+	int		was_pending;
+};
+
+static void
+conn_sigpipe_block(struct conn_sigpipe *sp)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	sp->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &sp->old);
+}
+
+static void
+conn_sigpipe_restore(struct conn_sigpipe *sp)
+{
+	static const struct timespec zero = { 0, 0 };
+	sigset_t set, pending;
+
+	if (!sp->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGPIPE);
+		while (sigtimedwait(&set, NULL, &zero) == -1 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
+}
 
 static int64_t
 conn_now_ms(void)
@@ -156,8 +196,12 @@ conn_free(struct conn **cp)
 	if (c->ssl != NULL) {
 		/* One try at close_notify; never wait for the peer's. */
 		if (!c->eof) {
+			struct conn_sigpipe sp;
+
 			ERR_clear_error();
+			conn_sigpipe_block(&sp);
 			SSL_shutdown(c->ssl);
+			conn_sigpipe_restore(&sp);
 		}
 		ERR_clear_error();
 		SSL_free(c->ssl);
@@ -202,15 +246,18 @@ static int
 conn_handshake(struct conn *c, int server, int timeout_ms)
 {
 	int64_t deadline = conn_deadline(timeout_ms);
+	struct conn_sigpipe sp;
 	int r, err, saved, w;
 
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
+		conn_sigpipe_block(&sp);
 		r = server ? SSL_accept(c->ssl) : SSL_connect(c->ssl);
+		saved = errno;
+		conn_sigpipe_restore(&sp);
 		if (r == 1)
 			return 0;
-		saved = errno;
 		err = SSL_get_error(c->ssl, r);
 		if (err == SSL_ERROR_WANT_READ)
 			w = conn_wait(c, POLLIN, deadline);
@@ -336,6 +383,7 @@ conn_flush_before_wait(struct conn *c, int64_t deadline)
 static int
 conn_fill(struct conn *c, int64_t deadline)
 {
+	struct conn_sigpipe sp;
 	size_t space, got;
 	ssize_t n;
 	int r, err, saved, w;
@@ -379,12 +427,14 @@ conn_fill(struct conn *c, int64_t deadline)
 		} else {
 			ERR_clear_error();
 			errno = 0;
+			conn_sigpipe_block(&sp);	/* a read may answer a KeyUpdate */
 			r = SSL_read_ex(c->ssl, c->in + c->in_len, space, &got);
+			saved = errno;
+			conn_sigpipe_restore(&sp);
 			if (r == 1) {
 				c->in_len += got;
 				return (int)got;
 			}
-			saved = errno;
 			err = SSL_get_error(c->ssl, r);
 			if (err == SSL_ERROR_WANT_READ) {
 				if ((w = conn_flush_before_wait(c, deadline)) == 0)
@@ -551,6 +601,7 @@ int
 conn_flush(struct conn *c, int timeout_ms)
 {
 	int64_t deadline = conn_deadline(timeout_ms);
+	struct conn_sigpipe sp;
 	size_t done = 0, wrote;
 	ssize_t n;
 	int r, err, saved, w;
@@ -573,12 +624,14 @@ conn_flush(struct conn *c, int timeout_ms)
 		} else {
 			ERR_clear_error();
 			errno = 0;
+			conn_sigpipe_block(&sp);
 			r = SSL_write_ex(c->ssl, c->out + done, c->out_len - done, &wrote);
+			saved = errno;
+			conn_sigpipe_restore(&sp);
 			if (r == 1) {
 				done += wrote;
 				continue;
 			}
-			saved = errno;
 			err = SSL_get_error(c->ssl, r);
 			if (err == SSL_ERROR_WANT_WRITE)
 				w = conn_wait(c, POLLOUT, deadline);

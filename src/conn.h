@@ -28,7 +28,7 @@ struct conn;
  * input buffer are too long whatever the caller's buffer size. A read that
  * has to wait for the peer first flushes pending output, so buffered
  * replies to pipelined commands go out in one write.
- * TLS writes can raise SIGPIPE: the process ignores SIGPIPE.
+ * A peer that went away never raises SIGPIPE through conn.
  */
 
 /* Takes ownership of fd (made non-blocking). */

@@ -28,6 +28,7 @@
 #define POP3C_CMD_MAX		255	/* RFC 2449: command line limit */
 #define POP3C_DEFAULT_TIMEOUT	60000
 #define POP3C_PART		8192
+#define POP3C_OUT		65536	/* bytes written to the spool at a time */
 
 struct pop3c {
 	struct conn		*conn;
@@ -227,6 +228,13 @@ copy_str(char *dst, size_t size, const char *src)
 	dst[len] = '\0';
 }
 
+static void
+step(const struct pop3c_params *p, const char *what)
+{
+	if (p->step_done != NULL)
+		p->step_done(p->step_arg, what);
+}
+
 static enum pop3c_code
 tls_code(enum tls_failure t)
 {
@@ -274,6 +282,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 		set_fail(f, POP3C_STAGE_CONNECT, POP3C_LOCAL_ERROR, "out of memory");
 		return -1;
 	}
+	step(p, "connect");
 	if (p->starttls) {
 		if (read_status(conn, timeout, f, POP3C_STAGE_GREETING, "the greeting", line, sizeof line, &st) == -1)
 			goto fail;
@@ -282,6 +291,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 			goto fail;
 		}
 		copy_str(greeting, gsize, line);
+		step(p, "greeting");
 		if (send_line(conn, timeout, f, POP3C_STAGE_TLS, "STLS", "STLS") == -1 ||
 		    read_status(conn, timeout, f, POP3C_STAGE_TLS, "STLS", line, sizeof line, &st) == -1)
 			goto fail;
@@ -308,6 +318,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 		}
 		goto fail;
 	}
+	step(p, "tls");
 	if (!p->starttls) {
 		if (read_status(conn, timeout, f, POP3C_STAGE_GREETING, "the greeting", line, sizeof line, &st) == -1)
 			goto fail;
@@ -316,6 +327,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 			goto fail;
 		}
 		copy_str(greeting, gsize, line);
+		step(p, "greeting");
 	}
 	*conn_r = conn;
 	return 0;
@@ -341,17 +353,22 @@ probe_versions(const struct pop3c_params *p, int timeout, int min, int max, stru
 	SSL_CTX *ctx;
 	char err[256], greeting[256];
 	int v;
+	struct pop3c_params quiet = *p;
 
+	quiet.step_done = NULL;
 	if ((ctx = tls_probe_ctx_new(0, 0, err, sizeof err)) == NULL)
 		return;
 	memset(&pf, 0, sizeof pf);
-	if (open_stream(p, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
+	if (open_stream(&quiet, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
 		v = SSL_version(conn_ssl(conn));
-		if (v < min || v > max)
+		if (v < min || v > max) {
+			/* f->detail is both an argument and the target: copy it first. */
+			char was[sizeof f->detail];
+			memcpy(was, f->detail, sizeof was);
 			set_fail(f, POP3C_STAGE_TLS, POP3C_TLS_VERSION_MISMATCH,
 			    "the server speaks %s, popgate allows %s to %s for this account (%s)",
-			    tls_version_name(v), tls_version_name(min), tls_version_name(max), f->detail);
-		else if (f->code == POP3C_TLS_HANDSHAKE_FAILED)
+			    tls_version_name(v), tls_version_name(min), tls_version_name(max), was);
+		} else if (f->code == POP3C_TLS_HANDSHAKE_FAILED)
 			snprintf(f->detail + strlen(f->detail), sizeof f->detail - strlen(f->detail),
 			    " (a probe with %s worked: retry?)", tls_version_name(v));
 	} else if (f->code == POP3C_TLS_HANDSHAKE_FAILED && pf.stage == POP3C_STAGE_TLS)
@@ -359,6 +376,50 @@ probe_versions(const struct pop3c_params *p, int timeout, int min, int max, stru
 		    " (no TLS version from 1.0 to 1.3 works either: %s)", pf.detail);
 	conn_free(&conn);
 	SSL_CTX_free(ctx);
+}
+
+int
+pop3c_probe_tls(const struct pop3c_params *p, int min, int max, int *version_r,
+    STACK_OF(X509) **chain_r, struct pop3c_failure *f)
+{
+	struct net_attempts att;
+	enum tls_failure tf;
+	struct conn *conn = NULL;
+	STACK_OF(X509) *chain;
+	SSL_CTX *ctx;
+	char err[256], greeting[256];
+	int timeout = p->timeout_ms > 0 ? p->timeout_ms : POP3C_DEFAULT_TIMEOUT;
+	struct pop3c_params quiet = *p;
+
+	quiet.step_done = NULL;
+	memset(f, 0, sizeof *f);
+	*chain_r = NULL;
+	if ((ctx = tls_probe_ctx_new(min, max, err, sizeof err)) == NULL) {
+		set_fail(f, POP3C_STAGE_TLS, POP3C_LOCAL_ERROR, "%s", err);
+		return -1;
+	}
+	if (open_stream(&quiet, ctx, timeout, &conn, greeting, sizeof greeting, f, &att, &tf) == -1) {
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	*version_r = SSL_version(conn_ssl(conn));
+	if ((chain = SSL_get_peer_cert_chain(conn_ssl(conn))) != NULL)
+		*chain_r = X509_chain_up_ref(chain);
+	conn_free(&conn);
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+size_t
+pop3c_capa_count(const struct pop3c *c)
+{
+	return c->ncapa;
+}
+
+const char *
+pop3c_capa_line(const struct pop3c *c, size_t i)
+{
+	return i < c->ncapa ? c->capa[i] : NULL;
 }
 
 static void
@@ -579,6 +640,7 @@ pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c_fai
 	o.ca_file = p->ca_file;
 	o.min_version = min;
 	o.max_version = max;
+	o.insecure = p->insecure;
 	if ((c->ctx = tls_client_ctx_new(&o, err, sizeof err)) == NULL) {
 		set_fail(f, POP3C_STAGE_TLS, POP3C_LOCAL_ERROR, "%s", err);
 		goto fail;
@@ -603,10 +665,16 @@ pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c_fai
 		log_sanitize(c->greeting, strlen(c->greeting), 200, safe, sizeof safe);
 		memcpy(c->greeting, safe, sizeof safe);
 	}
-	if (read_capa(c) == -1 || login(c, p) == -1) {
+	if (read_capa(c) == -1) {
 		*f = c->fail;
 		goto fail;
 	}
+	step(p, "capa");
+	if (login(c, p) == -1) {
+		*f = c->fail;
+		goto fail;
+	}
+	step(p, "login");
 	*c_r = c;
 	return 0;
 fail:
@@ -889,43 +957,56 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Streams a multi-line body to fd (after its +OK). */
+/* Streams a multi-line body to fd (after its +OK), in 64 KiB writes. */
 static int
 read_body(struct pop3c *c, const char *what, int fd, int64_t max, int64_t *size_r)
 {
 	static const char crlf[] = "\r\n";
 	struct pop3c_dot d;
-	char part[POP3C_PART], out[2 * POP3C_PART];
-	size_t olen;
+	char part[POP3C_PART], *out;
+	size_t olen, fill = 0;
 	int64_t total = 0;
 	int eol, too_big = 0, write_errno = 0;
 	ssize_t n;
 
+	if ((out = malloc(POP3C_OUT)) == NULL) {
+		set_fail(&c->fail, POP3C_STAGE_COMMAND, POP3C_LOCAL_ERROR, "out of memory");
+		c->broken = 1;
+		return -1;
+	}
 	pop3c_dot_init(&d);
 	while (!d.done) {
 		n = conn_read_line_part(c->conn, part, sizeof part, &eol, c->timeout);
 		if (n < 0) {
 			fail_io(&c->fail, c->conn, POP3C_STAGE_COMMAND, (int)n, what);
 			c->broken = 1;
+			free(out);
 			return -1;
 		}
 		for (int pass = 0; pass < 1 + eol; pass++) {
 			const char *in = pass == 0 ? part : crlf;
 			size_t inlen = pass == 0 ? (size_t)n : 2;
 
-			pop3c_dot_decode(&d, in, inlen, out, &olen);
-			if (olen == 0 || too_big || write_errno)
+			/* Room for the worst case (2 bytes out per byte in). */
+			if (fill + 2 * inlen > POP3C_OUT) {
+				if (!write_errno && write_all(fd, out, fill) == -1)
+					write_errno = errno ? errno : EIO;
+				fill = 0;
+			}
+			pop3c_dot_decode(&d, in, inlen, out + fill, &olen);
+			if (too_big || write_errno)
 				continue;
 			if (total + (int64_t)olen > max) {
 				too_big = 1;
 				continue;
 			}
-			if (write_all(fd, out, olen) == -1)
-				write_errno = errno ? errno : EIO;
-			else
-				total += (int64_t)olen;
+			fill += olen;
+			total += (int64_t)olen;
 		}
 	}
+	if (!write_errno && !too_big && fill > 0 && write_all(fd, out, fill) == -1)
+		write_errno = errno ? errno : EIO;
+	free(out);
 	*size_r = total;
 	if (too_big) {
 		set_fail(&c->fail, POP3C_STAGE_COMMAND, POP3C_TOO_BIG, "%s: message larger than %lld bytes",

@@ -35,6 +35,17 @@ struct pop3c_params {
 	/* Called after a verified handshake (pins); non-zero refuses the peer. */
 	int (*check_peer)(void *arg, SSL *ssl, char *err, size_t errlen);
 	void *check_peer_arg;
+	/*
+	 * No certificate verification at all (SSL_VERIFY_NONE). Only for an
+	 * account a person marked insecure and the configuration allows.
+	 */
+	int insecure;
+	/*
+	 * Called as each step of pop3c_connect() ends well: "connect", "tls",
+	 * "greeting", "capa", "login" (for diagnostics and their timings).
+	 */
+	void (*step_done)(void *arg, const char *step);
+	void *step_arg;
 };
 
 enum pop3c_stage {
@@ -99,6 +110,16 @@ int pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c
 /* pop3c_connect() with the failure as "stage: code: detail" in err. */
 int pop3c_open(const struct pop3c_params *p, struct pop3c **c_r, char *err, size_t errlen);
 
+/*
+ * Connects (with STLS when p->starttls) and completes a TLS handshake
+ * WITHOUT verification, offering min..max (0: every version OpenSSL can
+ * speak), only to see what the server presents: never sends credentials.
+ * 0 with the negotiated version and the peer's chain (leaf first; free
+ * with sk_X509_pop_free(chain, X509_free)), or -1 with *f set.
+ */
+int pop3c_probe_tls(const struct pop3c_params *p, int min, int max, int *version_r,
+    STACK_OF(X509) **chain_r, struct pop3c_failure *f);
+
 /* The last failure on c (after a -1 from any command). */
 const struct pop3c_failure *pop3c_last_failure(const struct pop3c *c);
 
@@ -108,6 +129,9 @@ const char *pop3c_tls_version(const struct pop3c *c);
 const char *pop3c_tls_cipher(const struct pop3c *c);
 /* 1 if CAPA listed name (e.g. "UIDL", "PIPELINING", "SASL PLAIN"). */
 int pop3c_has_capa(const struct pop3c *c, const char *name);
+/* The CAPA lines as received (after TLS), i < pop3c_capa_count(). */
+size_t pop3c_capa_count(const struct pop3c *c);
+const char *pop3c_capa_line(const struct pop3c *c, size_t i);
 /* The mechanism actually used to log in: "user", "plain" or "apop". */
 const char *pop3c_auth_used(const struct pop3c *c);
 SSL *pop3c_ssl(const struct pop3c *c);

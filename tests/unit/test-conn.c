@@ -405,9 +405,70 @@ test_tls(void)
 	EVP_PKEY_free(key);
 }
 
+static void *
+accept_then_close(void *p)
+{
+	struct server_arg *a = p;
+	struct conn *c = conn_new(a->fd);
+
+	a->result = conn_tls_accept(c, a->ctx, 2000);
+	conn_free(&c);
+	return NULL;
+}
+
+/* With SIGPIPE at its default (a CLI command), writing to a gone peer must not kill us. */
+static void
+test_sigpipe(void)
+{
+	EVP_PKEY *key;
+	X509 *cert;
+	SSL_CTX *sctx, *cctx;
+	int status = -1;
+	pid_t pid;
+
+	make_cert(&key, &cert);
+	sctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_use_certificate(sctx, cert);
+	SSL_CTX_use_PrivateKey(sctx, key);
+	cctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	if ((pid = fork()) == 0) {
+		struct server_arg sa;
+		struct conn *c;
+		pthread_t th;
+		char buf[4096];
+		int sv[2], r = 0, i;
+
+		signal(SIGPIPE, SIG_DFL);
+		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+		sa.fd = sv[1];
+		sa.ctx = sctx;
+		pthread_create(&th, NULL, accept_then_close, &sa);
+		c = conn_new(sv[0]);
+		if (conn_tls_connect(c, cctx, "localhost", 2000) != 0)
+			_exit(3);
+		pthread_join(th, NULL);
+		memset(buf, 'x', sizeof buf);
+		for (i = 0; i < 1000 && r == 0; i++)
+			if ((r = conn_write(c, buf, sizeof buf, 1000)) == 0)
+				r = conn_flush(c, 1000);
+		conn_free(&c);
+		_exit(r == CONN_EOF || r == CONN_ERROR ? 0 : 4);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "TLS write to a closed peer returns an error instead of dying of SIGPIPE (%s %d)",
+	    WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
 int
 main(void)
 {
+	test_sigpipe();
 	signal(SIGPIPE, SIG_IGN);
 	test_lines();
 	test_long_lines();

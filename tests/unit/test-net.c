@@ -129,6 +129,20 @@ test_connect(void)
 	if (fd >= 0)
 		close(fd);
 
+	/* IPv6 end to end when the machine has it. */
+	if (have6) {
+		int l6, p6, c6;
+
+		r = net_listen("[::1]:0", &l6, err, sizeof err);
+		p6 = net_local_port(l6);
+		c6 = net_connect("::1", p6, 2000, &att);
+		CHECK(r == 0 && c6 >= 0 && att.a[0].addr.ss_family == AF_INET6, "listen and connect on [::1]:%d", p6);
+		if (c6 >= 0)
+			close(c6);
+		close(l6);
+	} else
+		CHECK(1, "# SKIP no IPv6 loopback");
+
 	/* A literal never reaches the hook. */
 	fd = net_connect("127.0.0.1", port, 2000, &att);
 	CHECK(hook_calls == 1 && fd >= 0, "IP literal bypasses the resolver");

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "diag.h"
 #include "net.h"
 #include "pop3-client.h"
 #include "tls.h"
@@ -53,7 +54,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: test-pop3c-live [-s] [-I] [-a auth] [-u login] [-p password] [-C cafile]\n"
 	    "  [-m min] [-M max] [-t ms] [-R name=addr] [-l] [-r num:file] [-x max] [-T num:lines:file]\n"
-	    "  [-d num] [-q] host port\n");
+	    "  [-d num] [-q] [-D] host port\n");
 	exit(2);
 }
 
@@ -67,7 +68,7 @@ main(int argc, char **argv)
 	struct pop3c_msg *msgs = NULL;
 	const char *retr = NULL, *top = NULL;
 	int64_t max = INT64_MAX, size;
-	int ch, list = 0, quit = 0, dele = 0, fd, rc = 1;
+	int ch, list = 0, quit = 0, dele = 0, diag = 0, fd, rc = 1;
 	size_t n = 0;
 	char err[1024], file[512];
 	unsigned num, lines;
@@ -76,7 +77,7 @@ main(int argc, char **argv)
 	memset(&p, 0, sizeof p);
 	p.timeout_ms = 10000;
 	p.auth = "auto";
-	while ((ch = getopt(argc, argv, "sIa:u:p:C:m:M:t:R:lr:x:T:d:q")) != -1) {
+	while ((ch = getopt(argc, argv, "sIa:u:p:C:m:M:t:R:lr:x:T:d:qD")) != -1) {
 		switch (ch) {
 		case 's': p.starttls = 1; break;
 		case 'I': p.no_sasl_ir = 1; break;
@@ -98,6 +99,7 @@ main(int argc, char **argv)
 		case 'T': top = optarg; break;
 		case 'd': dele = atoi(optarg); break;
 		case 'q': quit = 1; break;
+		case 'D': diag = 1; break;
 		default: usage();
 		}
 	}
@@ -106,6 +108,16 @@ main(int argc, char **argv)
 	p.host = argv[optind];
 	p.port = atoi(argv[optind + 1]);
 
+	if (diag) {
+		json_t *j = diag_upstream(&p, p.ca_file != NULL ? "custom" : "system");
+		char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+		printf("diag %s\n", text != NULL ? text : "null");
+		printf("result %s\n", j != NULL && json_is_true(json_object_get(j, "ok")) ? "ok" : "fail");
+		free(text);
+		json_decref(j);
+		return 0;
+	}
 	if (pop3c_connect(&p, &c, &f, &att) == -1) {
 		for (size_t i = 0; i < att.count; i++) {
 			char a[64];
