@@ -1,4 +1,5 @@
 #include "cmd.h"
+#include "account-trust.h"
 #include "crypto.h"
 #include "store.h"
 
@@ -14,19 +15,54 @@ static const char account_usage[] =
     "           [--ca-file PEM] [--auth auto|user|plain|apop] [-c FILE]\n"
     "       popgate account list [--owner USER] [-c FILE]\n"
     "       popgate account del NAME --owner USER [-c FILE]   (or USER/NAME)\n"
+    "       popgate account set NAME --owner USER [trust options] [-c FILE]\n"
+    "       popgate account test NAME --owner USER [--json] [-c FILE]\n"
     "An account is one upstream POP3 mailbox. The default port is 995 for implicit\n"
     "TLS and 110 for starttls. The server certificate is always verified, against\n"
     "the system trust store or the CA file given. The password is stored encrypted\n"
-    "(AES-256-GCM, key in STATE/secret.key).\n";
+    "(AES-256-GCM, key in STATE/secret.key). account set changes the trust store,\n"
+    "pins, TOFU, TLS versions and the insecure flag (account set --help);\n"
+    "account test diagnoses the connection step by step (account test --help).\n";
 
 
 static int
 print_account(const struct store_account *a, void *ctx)
 {
+	struct store_account_trust t;
+	const char *error;
+	char desc[256] = "trust=?";
+
+	if (store_account_trust_get(ctx, a->id, &t, &error) == 1)
+		account_trust_describe(&t, a->ca_file, desc, sizeof(desc));
 	printf("%s/%s\t%s:%d\t%s\t%s\t%s\t%s\n", a->owner, a->name, a->host, a->port,
-	    a->tls == STORE_TLS_STARTTLS ? "starttls" : "implicit", a->login, a->auth,
-	    a->ca_file ? a->ca_file : "system-trust");
+	    a->tls == STORE_TLS_STARTTLS ? "starttls" : "implicit", a->login, a->auth, desc);
+	if (t.insecure)
+		printf("  WARNING: %s/%s is INSECURE: its server certificate is not checked\n", a->owner, a->name);
+	if (t.pending_pin != NULL && t.pending_pin[0] != '\0')
+		printf("  NOTE: %s/%s: the server key changed to %s; account set --accept-new-pin accepts it\n",
+		    a->owner, a->name, t.pending_pin);
+	store_account_trust_clear(&t);
 	return 0;
+}
+
+/* The first word that is not an option or an option's value: the verb. */
+static const char *
+find_verb(int argc, char **argv)
+{
+	static const char *const with_arg[] = { "-c", "--config", "--owner", "--host", "--port", "--tls",
+		"--login", "--password-file", "--ca-file", "--auth", "--trust", "--pin", "--min-tls",
+		"--max-tls", NULL };
+
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] != '-')
+			return argv[i];
+		for (int k = 0; with_arg[k] != NULL; k++)
+			if (strcmp(argv[i], with_arg[k]) == 0) {
+				i++;
+				break;
+			}
+	}
+	return NULL;
 }
 
 /* Splits "USER/NAME" when no --owner was given. */
@@ -110,6 +146,12 @@ cmd_account(int argc, char **argv)
 	char *ca_abs = NULL, *end;
 	long port = 0;
 	int ch, rc = 1, r;
+	const char *v = find_verb(argc, argv);
+
+	if (v != NULL && strcmp(v, "set") == 0)
+		return cmd_account_set(argc, argv);
+	if (v != NULL && strcmp(v, "test") == 0)
+		return cmd_account_test(argc, argv);
 
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
@@ -193,7 +235,7 @@ cmd_account(int argc, char **argv)
 			goto out;
 		}
 		printf("account %s/%s deleted\n", owner, name);
-	} else if (store_account_foreach(st, owner, print_account, NULL, &error) == -1) {
+	} else if (store_account_foreach(st, owner, print_account, st, &error) == -1) {
 		fprintf(stderr, "popgate: %s\n", error);
 		goto out;
 	}

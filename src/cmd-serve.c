@@ -1,4 +1,5 @@
 #include "cmd.h"
+#include "trust.h"
 #include "crypto.h"
 #include "log.h"
 #include "msg-headers.h"
@@ -114,6 +115,12 @@ cmd_serve(int argc, char **argv)
 	    cf->pop3_listen_count && cf->pop3_listen_tls_count ? " and " : "",
 	    cf->pop3_listen_tls_count ? cf->pop3_listen_tls[0] : "",
 	    cf->pop3_listen_tls_count ? " (TLS)" : "");
+	{
+		/* The SSL_CERT_FILE/SSL_CERT_DIR trap: say so once, at start. */
+		char envmsg[512];
+		if (trust_env_override(envmsg, sizeof(envmsg)))
+			log_warnx("main", "%s", envmsg);
+	}
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

@@ -9,6 +9,11 @@
 
 #include "config.h"
 
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <openssl/x509.h>
+
 struct store;
 
 struct cmd_entry {
@@ -27,6 +32,10 @@ int cmd_train(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
+/* account set / account test (cmd-account-trust.c), reached through cmd_account. */
+int cmd_account_set(int argc, char **argv);
+int cmd_account_test(int argc, char **argv);
 
 /* Loads -c FILE (or the defaults) or prints the error and returns NULL. */
 struct config *cmd_load_config(const char *path);
@@ -36,5 +45,19 @@ struct store *cmd_open_store(const struct config *cf);
 char *cmd_read_password(const char *file);
 /* Whether name is a valid user or account name (letters, digits, . _ - @ +). */
 int cmd_valid_name(const char *name);
+
+/* ---- certificates for people and JSON (cmd-trust.c) ---- */
+struct resolver;
+/* 2 expired, 1 expires within 30 days (buf says so), 0 fine. */
+int cmd_trust_expiry(int64_t not_after, char *buf, size_t size);
+void cmd_trust_print_cert(X509 *x, int index, const char *indent);
+void cmd_trust_print_chain(const char *pem, size_t len, const char *indent);
+json_t *cmd_trust_cert_json(X509 *x);
+/* A JSON string of s, sanitised when it is not UTF-8; null for NULL. */
+json_t *cmd_json_str(const char *s);
+json_t *cmd_trust_chain_json(const char *pem, size_t len);
+/* Routes net's lookups through the DoH resolver when [dns] mode = doh. */
+int cmd_use_resolver(const struct config *cf, struct resolver **r_r);
+void cmd_drop_resolver(struct resolver **r);
 
 #endif

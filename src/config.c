@@ -203,6 +203,11 @@ handle_sync(struct parse_ctx *p, const char *name, const char *value)
 			BAD("timeout must be seconds from 1 to 3600");
 		return 1;
 	}
+	if (strcmp(name, "allow_insecure") == 0) {
+		if (parse_bool(value, &cf->allow_insecure) == -1)
+			BAD("allow_insecure must be yes or no");
+		return 1;
+	}
 	BAD("unknown key \"%s\" in [sync]", name);
 }
 

@@ -38,6 +38,7 @@ struct config {
 	int login_wait;             /* seconds */
 	int sync_workers;
 	int sync_timeout;           /* seconds per upstream I/O step */
+	int allow_insecure;         /* 1: accounts marked insecure may sync */
 	/* [dns] */
 	enum dns_mode dns_mode;
 	char *doh_url[CONFIG_MAX_DOH];

@@ -13,13 +13,14 @@ static const struct cmd_entry commands[] = {
 	{ "serve", cmd_serve, "run the daemon in the foreground" },
 	{ "check-config", cmd_check_config, "validate a configuration file" },
 	{ "user", cmd_user, "add, list or delete local users" },
-	{ "account", cmd_account, "add, list or delete upstream POP3 accounts" },
+	{ "account", cmd_account, "add, list, set, test or delete upstream POP3 accounts" },
 	{ "list", cmd_list, "manage the sender allow and block lists" },
 	{ "resolve", cmd_resolve, "look names up through the [dns] settings (DoH)" },
 	{ "train", cmd_train, "train the spam filter with message files" },
 	{ "classify", cmd_classify, "print the spam filter's verdict on message files" },
 	{ "quarantine", cmd_quarantine, "list, show, release, confirm or delete quarantined spam" },
 	{ "filter", cmd_filter, "spam filter settings and per-account spam policy" },
+	{ "trust", cmd_trust, "fetch a server's certificates; manage custom trust stores" },
 	{ NULL, NULL, NULL }
 };
 

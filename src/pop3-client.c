@@ -228,6 +228,13 @@ copy_str(char *dst, size_t size, const char *src)
 	dst[len] = '\0';
 }
 
+static void
+step(const struct pop3c_params *p, const char *what)
+{
+	if (p->step_done != NULL)
+		p->step_done(p->step_arg, what);
+}
+
 static enum pop3c_code
 tls_code(enum tls_failure t)
 {
@@ -275,6 +282,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 		set_fail(f, POP3C_STAGE_CONNECT, POP3C_LOCAL_ERROR, "out of memory");
 		return -1;
 	}
+	step(p, "connect");
 	if (p->starttls) {
 		if (read_status(conn, timeout, f, POP3C_STAGE_GREETING, "the greeting", line, sizeof line, &st) == -1)
 			goto fail;
@@ -283,6 +291,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 			goto fail;
 		}
 		copy_str(greeting, gsize, line);
+		step(p, "greeting");
 		if (send_line(conn, timeout, f, POP3C_STAGE_TLS, "STLS", "STLS") == -1 ||
 		    read_status(conn, timeout, f, POP3C_STAGE_TLS, "STLS", line, sizeof line, &st) == -1)
 			goto fail;
@@ -309,6 +318,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 		}
 		goto fail;
 	}
+	step(p, "tls");
 	if (!p->starttls) {
 		if (read_status(conn, timeout, f, POP3C_STAGE_GREETING, "the greeting", line, sizeof line, &st) == -1)
 			goto fail;
@@ -317,6 +327,7 @@ open_stream(const struct pop3c_params *p, SSL_CTX *ctx, int timeout, struct conn
 			goto fail;
 		}
 		copy_str(greeting, gsize, line);
+		step(p, "greeting");
 	}
 	*conn_r = conn;
 	return 0;
@@ -342,17 +353,22 @@ probe_versions(const struct pop3c_params *p, int timeout, int min, int max, stru
 	SSL_CTX *ctx;
 	char err[256], greeting[256];
 	int v;
+	struct pop3c_params quiet = *p;
 
+	quiet.step_done = NULL;
 	if ((ctx = tls_probe_ctx_new(0, 0, err, sizeof err)) == NULL)
 		return;
 	memset(&pf, 0, sizeof pf);
-	if (open_stream(p, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
+	if (open_stream(&quiet, ctx, timeout, &conn, greeting, sizeof greeting, &pf, &att, &tf) == 0) {
 		v = SSL_version(conn_ssl(conn));
-		if (v < min || v > max)
+		if (v < min || v > max) {
+			/* f->detail is both an argument and the target: copy it first. */
+			char was[sizeof f->detail];
+			memcpy(was, f->detail, sizeof was);
 			set_fail(f, POP3C_STAGE_TLS, POP3C_TLS_VERSION_MISMATCH,
 			    "the server speaks %s, popgate allows %s to %s for this account (%s)",
-			    tls_version_name(v), tls_version_name(min), tls_version_name(max), f->detail);
-		else if (f->code == POP3C_TLS_HANDSHAKE_FAILED)
+			    tls_version_name(v), tls_version_name(min), tls_version_name(max), was);
+		} else if (f->code == POP3C_TLS_HANDSHAKE_FAILED)
 			snprintf(f->detail + strlen(f->detail), sizeof f->detail - strlen(f->detail),
 			    " (a probe with %s worked: retry?)", tls_version_name(v));
 	} else if (f->code == POP3C_TLS_HANDSHAKE_FAILED && pf.stage == POP3C_STAGE_TLS)
@@ -373,14 +389,16 @@ pop3c_probe_tls(const struct pop3c_params *p, int min, int max, int *version_r,
 	SSL_CTX *ctx;
 	char err[256], greeting[256];
 	int timeout = p->timeout_ms > 0 ? p->timeout_ms : POP3C_DEFAULT_TIMEOUT;
+	struct pop3c_params quiet = *p;
 
+	quiet.step_done = NULL;
 	memset(f, 0, sizeof *f);
 	*chain_r = NULL;
 	if ((ctx = tls_probe_ctx_new(min, max, err, sizeof err)) == NULL) {
 		set_fail(f, POP3C_STAGE_TLS, POP3C_LOCAL_ERROR, "%s", err);
 		return -1;
 	}
-	if (open_stream(p, ctx, timeout, &conn, greeting, sizeof greeting, f, &att, &tf) == -1) {
+	if (open_stream(&quiet, ctx, timeout, &conn, greeting, sizeof greeting, f, &att, &tf) == -1) {
 		SSL_CTX_free(ctx);
 		return -1;
 	}
@@ -622,6 +640,7 @@ pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c_fai
 	o.ca_file = p->ca_file;
 	o.min_version = min;
 	o.max_version = max;
+	o.insecure = p->insecure;
 	if ((c->ctx = tls_client_ctx_new(&o, err, sizeof err)) == NULL) {
 		set_fail(f, POP3C_STAGE_TLS, POP3C_LOCAL_ERROR, "%s", err);
 		goto fail;
@@ -646,10 +665,16 @@ pop3c_connect(const struct pop3c_params *p, struct pop3c **c_r, struct pop3c_fai
 		log_sanitize(c->greeting, strlen(c->greeting), 200, safe, sizeof safe);
 		memcpy(c->greeting, safe, sizeof safe);
 	}
-	if (read_capa(c) == -1 || login(c, p) == -1) {
+	if (read_capa(c) == -1) {
 		*f = c->fail;
 		goto fail;
 	}
+	step(p, "capa");
+	if (login(c, p) == -1) {
+		*f = c->fail;
+		goto fail;
+	}
+	step(p, "login");
 	*c_r = c;
 	return 0;
 fail:

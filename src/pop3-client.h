@@ -35,6 +35,17 @@ struct pop3c_params {
 	/* Called after a verified handshake (pins); non-zero refuses the peer. */
 	int (*check_peer)(void *arg, SSL *ssl, char *err, size_t errlen);
 	void *check_peer_arg;
+	/*
+	 * No certificate verification at all (SSL_VERIFY_NONE). Only for an
+	 * account a person marked insecure and the configuration allows.
+	 */
+	int insecure;
+	/*
+	 * Called as each step of pop3c_connect() ends well: "connect", "tls",
+	 * "greeting", "capa", "login" (for diagnostics and their timings).
+	 */
+	void (*step_done)(void *arg, const char *step);
+	void *step_arg;
 };
 
 enum pop3c_stage {

@@ -143,4 +143,59 @@ int store_list_del(struct store *st, const char *kind, const char *pattern, cons
 typedef int store_list_cb(const char *kind, const char *pattern, void *ctx);
 int store_list_foreach(struct store *st, store_list_cb *cb, void *ctx, const char **error_r);
 
+/* ---- trust stores and per-account trust (store-trust.c) ---- */
+/*
+ * Custom trust stores hold PEM certificates; "system" and "mozilla" are
+ * built in and are not rows. Names follow cmd_valid_name().
+ */
+struct store_trust_cert {
+	int64_t id;
+	char *store;
+	char *sha256;          /* "AB:CD:..." */
+	char *subject;
+	char *pem;
+	int64_t added;
+};
+void store_trust_cert_clear(struct store_trust_cert *c);
+/* Returns 1 if the custom store exists, 0 if not, -1 on error. */
+int store_trust_exists(struct store *st, const char *name, const char **error_r);
+/* Adds a certificate, creating the store. 1 added, 0 already there, -1 error. */
+int store_trust_cert_add(struct store *st, const char *store, const char *sha256, const char *subject,
+    const char *pem, const char **error_r);
+/*
+ * Deletes one certificate (sha256) or, with sha256 NULL, the whole store,
+ * which must not be named by any account. 1 deleted, 0 not found, -1 error.
+ */
+int store_trust_del(struct store *st, const char *store, const char *sha256, const char **error_r);
+typedef int store_trust_store_cb(const char *name, int certs, int accounts, void *ctx);
+int store_trust_store_foreach(struct store *st, store_trust_store_cb *cb, void *ctx, const char **error_r);
+typedef int store_trust_cert_cb(const struct store_trust_cert *c, void *ctx);
+int store_trust_cert_foreach(struct store *st, const char *store, store_trust_cert_cb *cb, void *ctx,
+    const char **error_r);
+/* Every PEM of a store, concatenated (malloc'd). 1 found, 0 no such store, -1 error. */
+int store_trust_pem(struct store *st, const char *store, char **pem_r, size_t *len_r, const char **error_r);
+
+struct store_account_trust {
+	char *trust;           /* "system", "mozilla" or a custom store */
+	char *pins;            /* "sha256/..." lines, "" for none */
+	int tofu;              /* record the key on first success */
+	char *pending_pin;     /* TOFU: a changed key awaiting acceptance, "" */
+	char min_tls[4];       /* "1.2" or "1.3" */
+	char max_tls[4];
+	int insecure;          /* no certificate checks (refused unless allowed) */
+};
+void store_account_trust_clear(struct store_account_trust *t);
+/* Returns 1 found, 0 not found, -1 error. */
+int store_account_trust_get(struct store *st, int64_t account_id, struct store_account_trust *t_r,
+    const char **error_r);
+/* Writes every field; clear_ca_file drops the old --ca-file setting. */
+int store_account_trust_set(struct store *st, int64_t account_id, const struct store_account_trust *t,
+    int clear_ca_file, const char **error_r);
+/* TOFU: records pin as the account's only pin if it has none yet. 1 recorded, 0 not. */
+int store_account_trust_record_pin(struct store *st, int64_t account_id, const char *pin,
+    const char **error_r);
+/* TOFU: a changed key seen ("" clears). */
+int store_account_trust_set_pending(struct store *st, int64_t account_id, const char *pin,
+    const char **error_r);
+
 #endif

@@ -1,4 +1,5 @@
 #include "sync.h"
+#include "account-trust.h"
 #include "config.h"
 #include "crypto.h"
 #include "filter.h"
@@ -213,6 +214,8 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
     struct sync_result *res_r, char *err, size_t errlen)
 {
 	struct store_account a;
+	struct account_trust trust;
+	struct pop3c_failure fail;
 	struct pop3c_params p;
 	struct pop3c *c = NULL;
 	struct pop3c_msg *msgs = NULL;
@@ -221,9 +224,11 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 	size_t n = 0, ndel = 0;
 	char *password = NULL;
 	const char *error;
+	char note[256];
 	int fd = -1, rc = -1, found;
 
 	memset(res_r, 0, sizeof(*res_r));
+	memset(&trust, 0, sizeof(trust));
 	if ((found = store_account_get_id(st, account_id, &a, &error)) != 1) {
 		snprintf(err, errlen, "%s", found == 0 ? "no such account" : error);
 		return -1;
@@ -254,12 +259,25 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 	p.login = a.login;
 	p.password = password;
 	p.auth = a.auth;
-	p.ca_file = a.ca_file;
-	p.timeout_ms = cf->sync_timeout * 1000;
-	p.min_tls = TLS1_2_VERSION;
-	p.max_tls = TLS1_3_VERSION;
-	if (pop3c_open(&p, &c, err, errlen) == -1)
+	/* Exactly the trust the account names: its store, pins, TLS versions. */
+	if (account_trust_load(st, cf, &a, &trust, err, errlen) != 0)
 		goto out;
+	account_trust_params(&trust, &p);
+	p.timeout_ms = cf->sync_timeout * 1000;
+	if (pop3c_connect(&p, &c, &fail, NULL) == -1) {
+		snprintf(err, errlen, "%s: %s", account_trust_code(fail.stage, fail.code), fail.detail);
+		if (account_trust_done(st, &trust, &fail, 0, note, sizeof(note), err, errlen) == 0 &&
+		    note[0] != '\0')
+			snprintf(err + strlen(err), errlen - strlen(err), " (%s)", note);
+		goto out;
+	}
+	if (account_trust_done(st, &trust, NULL, 1, note, sizeof(note), err, errlen) == -1)
+		goto out;
+	if (note[0] != '\0')
+		log_info("sync", "account %s/%s: %s", a.owner, a.name, note);
+	if (trust.s.insecure)
+		log_warnx("sync", "account %s/%s is INSECURE: its server certificate is not checked",
+		    a.owner, a.name);
 	if (pop3c_uidl(c, &msgs, &n, err, errlen) == -1)
 		goto out;
 	res_r->upstream = (int)n;
@@ -333,6 +351,7 @@ out:
 		crypto_wipe(password, strlen(password));
 		free(password);
 	}
+	account_trust_clear(&trust);
 	store_account_clear(&a);
 	return rc;
 }

@@ -158,7 +158,7 @@ tls_client_ctx_new(const struct tls_client_opts *o, char *err, size_t errlen)
 		tls_err(err, errlen, "SSL_CTX_new");
 		return NULL;
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify(ctx, o->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	if (tls_set_versions(ctx, o->min_version, o->max_version, err, errlen) == -1)
 		goto fail;

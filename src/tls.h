@@ -21,6 +21,7 @@ struct tls_client_opts {
 	const char *ca_file;	/* PEM bundle; NULL with no store: the OS store */
 	int min_version;	/* TLS1_2_VERSION etc.; 0: TLS 1.2 */
 	int max_version;	/* 0: TLS 1.3 */
+	int insecure;		/* no certificate checks: only for accounts a person marked insecure */
 };
 
 /*

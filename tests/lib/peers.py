@@ -431,11 +431,17 @@ pop3_uidl_format = %08Xu%08Xv
         """SIGSTOP to every Dovecot process: a server that accepts
         connections (the kernel does) but never answers."""
         for pid in self._tree():
-            os.kill(pid, signal.SIGSTOP)
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass    # a short-lived child that ended meanwhile
 
     def resume(self):
         for pid in self._tree():
-            os.kill(pid, signal.SIGCONT)
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def log(self):
         try:
