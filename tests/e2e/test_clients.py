@@ -3,6 +3,7 @@
 CA) and get every message byte-identical to what is upstream, apart from
 header lines named X-Popgate-*."""
 import os
+import ssl
 
 import clients
 import mailgen
@@ -76,6 +77,20 @@ def popgate_prepends_only_x_popgate_headers(env):
             assert line.lower().startswith(b"x-popgate-") or line[:1] in (b" ", b"\t"), \
                 (mailgen.message_id(d), line)
         assert prefix == b"" or prefix.endswith(b"\r\n"), prefix
+
+
+@test
+def clients_on_tls12_and_tls13_are_served(env):
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        c = env.pg.ssl_context()
+        c.minimum_version = c.maximum_version = version
+        for port, mode in ((env.pg.port_tls, "implicit"), (env.pg.port, "stls")):
+            p = clients.pop_connect(port, mode, c)
+            got = p.sock.version()
+            clients.pop_login(p, "alice/home", LOCAL_PW)
+            assert p.stat()[0] == len(env.home)
+            p.quit()
+            assert got == version.name.replace("v1_", "v1."), (got, version)
 
 
 @test
