@@ -26,6 +26,7 @@
 /* Set at shutdown: a sync stops fetching and ends with a clean QUIT. */
 static atomic_int shutting_down;
 #define CHUNK 65536
+#define EXPIRY_EVERY 3600       /* seconds between quarantine expiry runs */
 
 /* ---- one sync ---- */
 
@@ -552,6 +553,7 @@ timer_thread(void *arg)
 	struct store *st = NULL;
 	struct timespec ts;
 	const char *error;
+	time_t last_expiry = 0;
 	char *db;
 
 	if ((db = config_state_path(s->cf, "popgate.db")) == NULL || store_open(db, &st, &error) == -1) {
@@ -563,10 +565,20 @@ timer_thread(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		struct ids ids = { 0 };
+		time_t now = time(NULL);
+		unsigned expired;
 
 		pthread_mutex_unlock(&s->lock);
 		if (store_account_foreach(st, NULL, collect_id, &ids, &error) == -1)
 			log_warnx("sync", "listing accounts: %s", error);
+		/* Quarantine expiry rides on the same clock, at most once an hour. */
+		if (now - last_expiry >= EXPIRY_EVERY) {
+			last_expiry = now;
+			if (filter_quarantine_expire(st, (int64_t)now, &expired, &error) == -1)
+				log_warnx("sync", "quarantine expiry: %s", error);
+			else if (expired > 0)
+				log_info("sync", "%u quarantined messages expired", expired);
+		}
 		pthread_mutex_lock(&s->lock);
 		for (size_t i = 0; i < ids.n; i++)
 			request_locked(s, ids.v[i]);

@@ -161,5 +161,22 @@ def delete_removes_it_here_only(env):
     env.dovecot.assert_holds(Q, [env.ham1, env.spam1, env.spam2])
 
 
+@test
+def the_daemon_expires_old_quarantine_by_itself(env):
+    env.spam3 = spam(3)
+    env.dovecot.add_message(Q, env.spam3)
+    wait_quarantined(env, 1)
+    qid = quarantined(env)[0][0]
+    env.pg.cli("filter", "policy", "q/main", "--quarantine-days", "30")
+    with sqlite3.connect(env.db) as c:
+        c.execute("UPDATE messages SET fetched_at = fetched_at - 40 * 86400 WHERE id = ?", (qid,))
+    # No command: the restarted daemon's own timer expires it.
+    env.pg.stop()
+    env.pg.start()
+    peers.wait_until(lambda: quarantined(env) == [], 20, interval=0.3, what="expiry by the daemon")
+    assert "1 quarantined messages expired" in env.pg.log(), "the daemon did not say it expired mail"
+    assert len(download(env)) == 2, "expiry must not touch the mail the client sees"
+
+
 if __name__ == "__main__":
     peers.main(setup, prefix="popgate-quarantine-")
