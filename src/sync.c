@@ -154,6 +154,8 @@ classify(struct store *st, const struct store_account *a, int64_t id, int fd, in
 		return -1;
 	}
 	rc = store_message_set_verdict(st, id, v.state, v.verdict, v.score, v.reasons, v.added_headers, &error);
+	if (rc == 0 && v.subject_prefix != NULL)
+		rc = store_message_set_subject_prefix(st, id, v.subject_prefix, &error);
 	if (rc == -1)
 		snprintf(err, errlen, "storing the verdict of message %lld: %s", (long long)id, error);
 	filter_verdict_clear(&v);

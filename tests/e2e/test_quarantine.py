@@ -178,5 +178,30 @@ def the_daemon_expires_old_quarantine_by_itself(env):
     assert len(download(env)) == 2, "expiry must not touch the mail the client sees"
 
 
+@test
+def tag_policy_delivers_spam_with_subject_prefix(env):
+    env.pg.cli("filter", "policy", "q/main", "--spam", "tag", "--subject-prefix", "[SPAM]")
+    env.spam4 = spam(4)
+    env.dovecot.add_message(Q, env.spam4)
+    clients.wait_count(env.pg.port_tls, "q/main", PW, 3, ctx(env))
+    p = clients.pop_connect(env.pg.port_tls, "implicit", ctx(env))
+    p.user("q/main")
+    p.pass_(PW)
+    sizes = {int(n): int(sz) for n, sz in (l.split() for l in (x.decode() for x in p.list()[1]))}
+    found = False
+    for n, size in sizes.items():
+        data = b"\r\n".join(p.retr(n)[1]) + b"\r\n"
+        assert len(data) == size, f"LIST says {size} octets, RETR gave {len(data)}"
+        if b"WIN BIG 4" in data:
+            found = True
+            assert b"\r\nSubject: [SPAM] WIN BIG 4\r\n" in data, data[:600]
+            assert b"X-Spam-Flag: YES" in data, data[:600]
+        else:
+            assert b"[SPAM]" not in data, "ham got the prefix"
+    p.quit()
+    assert found, "the tagged spam was not delivered"
+    env.pg.cli("filter", "policy", "q/main", "--spam", "quarantine", "--subject-prefix", "")
+
+
 if __name__ == "__main__":
     peers.main(setup, prefix="popgate-quarantine-")
