@@ -589,7 +589,7 @@ report:
 	json_object_set_new(out, "env_override", env_over ? json_string(envmsg) : json_null());
 	json_object_set_new(out, "tofu_note", json_string(note));
 	if (json) {
-		char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		char *s = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		if (s != NULL)
 			printf("%s\n", s);
 		free(s);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const struct mime_limits mime_default_limits = {
@@ -49,6 +50,35 @@ mime_init(void)
 	pthread_once(&mime_once, mime_init_once);
 }
 
+/*
+ * A plain ASCII value without encoded words decodes to itself: unfold it
+ * here as GMime would (trim, drop CR and LF) and spare the decoder, which
+ * is otherwise the most expensive step of reading a message. Returns the
+ * length written to buf, or -1 if the value needs GMime.
+ */
+static ssize_t
+plain_unfold(const char *raw, char *buf, size_t size)
+{
+	const char *start = raw, *end;
+	size_t o = 0;
+
+	for (const char *p = raw; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80 || (p[0] == '=' && p[1] == '?'))
+			return -1;
+	}
+	while (*start == ' ' || *start == '\t' || *start == '\r' || *start == '\n')
+		start++;
+	end = start + strlen(start);
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	for (const char *p = start; p < end && o < size - 1; p++) {
+		if (*p != '\r' && *p != '\n')
+			buf[o++] = *p;
+	}
+	buf[o] = '\0';
+	return (ssize_t)o;
+}
+
 static void
 walk_headers(struct walk *w, GMimeObject *obj, unsigned depth)
 {
@@ -61,15 +91,20 @@ walk_headers(struct walk *w, GMimeObject *obj, unsigned depth)
 	for (int i = 0; i < n && i < 512; i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
 		const char *name = g_mime_header_get_name(h);
-		const char *value = g_mime_header_get_value(h);
+		const char *raw = g_mime_header_get_raw_value(h), *value;
 		char cut[8192];
+		size_t max = w->lim->header_max < sizeof(cut) - 1 ? w->lim->header_max : sizeof(cut) - 1;
 
 		if (name == NULL)
 			continue;
-		if (value == NULL)
+		if (raw != NULL && plain_unfold(raw, cut, max + 1) >= 0) {
+			w->sink->header(w->ctx, depth, name, cut);
+			continue;
+		}
+		if ((value = g_mime_header_get_value(h)) == NULL)
 			value = "";
-		if (strlen(value) > w->lim->header_max) {
-			size_t m = w->lim->header_max < sizeof(cut) - 1 ? w->lim->header_max : sizeof(cut) - 1;
+		if (strlen(value) > max) {
+			size_t m = max;
 
 			/* do not cut a UTF-8 sequence in half */
 			while (m > 0 && ((unsigned char)value[m] & 0xC0) == 0x80)
@@ -246,20 +281,41 @@ parse_stream(GMimeStream *stream, const struct mime_limits *lim, const struct mi
 	return 0;
 }
 
+/* Messages up to this size are read in one go; larger ones are parsed from the file. */
+#define MIME_READ_WHOLE (256 * 1024)
+
 int
 mime_parse_fd(int fd, const struct mime_limits *lim, const struct mime_sink *sink, void *ctx,
     const char **error_r)
 {
 	GMimeStream *stream;
+	struct stat sb;
 	int ret;
 
 	mime_init();
-	if (lseek(fd, 0, SEEK_SET) == -1) {
-		*error_r = "cannot seek the message";
-		return -1;
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size <= MIME_READ_WHOLE) {
+		/* small mail: one read instead of GMime's seek-and-read per block */
+		GByteArray *ba = g_byte_array_sized_new((guint)sb.st_size + 1);
+		size_t got = 0;
+
+		g_byte_array_set_size(ba, (guint)sb.st_size);
+		while (got < (size_t)sb.st_size) {
+			ssize_t n = pread(fd, ba->data + got, (size_t)sb.st_size - got, (off_t)got);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		g_byte_array_set_size(ba, (guint)got);
+		stream = g_mime_stream_mem_new_with_byte_array(ba);     /* owns ba now */
+	} else {
+		if (lseek(fd, 0, SEEK_SET) == -1) {
+			*error_r = "cannot seek the message";
+			return -1;
+		}
+		stream = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
+		g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
 	}
-	stream = g_mime_stream_fs_new_with_bounds(fd, 0, -1);
-	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
 	ret = parse_stream(stream, lim, sink, ctx, error_r);
 	g_object_unref(stream);
 	return ret;

@@ -203,6 +203,8 @@ subject_header(struct tokenize_ctx *t, const char *value)
 	if (t->info != NULL && t->info->subject == NULL)
 		t->info->subject = strdup(value);
 	tokenize_text_info(t->ts, NULL, "subj:", value, len);
+	/* the subject is also text the reader sees */
+	tokenize_text_info(t->ts, NULL, "", value, len);
 	for (size_t i = 0; i < len; i++) {
 		if (value[i] >= 'A' && value[i] <= 'Z')
 			upper++, letters++;

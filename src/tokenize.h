@@ -14,8 +14,9 @@
  * X-Bogosity) are skipped entirely, so a tagged message retrains cleanly.
  *   hdr:NAME            every header name present, lower case
  *   nohdr:NAME          for Message-ID, Date, To, Subject, MIME-Version if absent
- *   subj:WORD           Subject words (body word rules below, CJK bigrams too);
- *                       subj:allcaps, subj:!! and subj:$ for shouting and money
+ *   subj:WORD           Subject words (body word rules below, CJK bigrams too),
+ *                       which also count as body words; subj:allcaps, subj:!!
+ *                       and subj:$ for shouting and money
  *   from:addr:A from:dom:D from:WORD from:noname
  *   to:dom:D to:count:N (N = 1, 2, 3-5, 6-10, 11+) to:undisclosed   (To and Cc)
  *   replyto:dom:D  rp:dom:D (Return-Path)  mid:dom:D mid:none (Message-ID)

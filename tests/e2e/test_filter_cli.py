@@ -123,6 +123,14 @@ def untrain_takes_training_back(ctx):
 
 
 @tap.test
+def train_progress_bar(ctx):
+    p = run(ctx, "train", "--ham", "--progress", *ctx["ham"][20:24])
+    assert "[" + "#" * 30 + "] 4/4" in p.stderr and "msg/s" in p.stderr, p.stderr
+    run(ctx, "train", "--ham", "--untrain", *ctx["ham"][20:24])
+    assert totals(ctx) == (20, 20)
+
+
+@tap.test
 def train_needs_a_class(ctx):
     p = run(ctx, "train", ctx["spam"][0], ok=False)
     assert p.returncode == 2 and "usage" in p.stderr

@@ -188,6 +188,20 @@ def auth_plain_right_and_wrong(env):
     reply = r.cmd(plain("alice/work", ALICE_PW))
     assert reply.startswith(b"+OK"), reply
     r.cmd("QUIT")
+    # an authorization identity equal to the user is fine
+    r = raw(env)
+    tok = base64.b64encode(f"alice/work\0alice/work\0{ALICE_PW}".encode()).decode()
+    reply = r.cmd("AUTH PLAIN " + tok)
+    assert reply.startswith(b"+OK"), reply
+    r.cmd("QUIT")
+    # "*" cancels the exchange (RFC 5034), and the session goes on
+    r = raw(env)
+    assert r.cmd("AUTH PLAIN").startswith(b"+")
+    reply = r.cmd("*")
+    assert reply.startswith(b"-ERR"), reply
+    assert r.cmd("USER alice/work").startswith(b"+OK")
+    assert r.cmd(f"PASS {ALICE_PW}").startswith(b"+OK")
+    r.cmd("QUIT")
 
 
 @test
@@ -215,6 +229,31 @@ def two_accounts_aggregated_under_user(env):
     mailgen.assert_same(list(got.values()), [mailgen.wire_form(m) for m in env.work + env.home],
                         "alice")
     r.cmd("QUIT")
+
+
+@test
+def single_message_forms_match_listings(env):
+    r = login(env)
+    assert r.cmd("LIST").startswith(b"+OK")
+    sizes = dict(l.decode().split() for l in r.multi())
+    assert r.cmd("UIDL").startswith(b"+OK")
+    uidls = dict(l.decode().split() for l in r.multi())
+    assert sizes.keys() == uidls.keys() and len(sizes) == len(env.work)
+    for n in sizes:
+        assert r.cmd(f"LIST {n}").decode().split()[1:] == [n, sizes[n]]
+        assert r.cmd(f"UIDL {n}").decode().split()[1:] == [n, uidls[n]]
+    # a deleted message is gone from every listing, and DELE twice fails
+    assert r.cmd("DELE 1").startswith(b"+OK")
+    assert r.cmd("DELE 1").startswith(b"-ERR")
+    assert r.cmd("LIST 1").startswith(b"-ERR")
+    assert r.cmd("UIDL 1").startswith(b"-ERR")
+    assert r.cmd("TOP 1 0").startswith(b"-ERR")
+    assert r.cmd("LIST").startswith(b"+OK")
+    assert "1" not in dict(l.decode().split() for l in r.multi())
+    assert r.cmd("RSET").startswith(b"+OK")
+    assert r.cmd("LIST 1").startswith(b"+OK")
+    assert r.cmd("QUIT").startswith(b"+OK")
+    env.dovecot.assert_holds(WORK, env.work)
 
 
 @test

@@ -4,6 +4,7 @@ AUTH PLAIN, APOP), certificates that must be refused (wrong name, expired,
 self-signed), the sender block list, a 20 MB message streamed in bounded
 memory, check-config's error lines, and kill -9 in the middle of a sync."""
 import os
+import signal
 import threading
 import time
 
@@ -18,6 +19,8 @@ TOM, AUTH, VIC, SPAM, BIG, CRASH = ("tom@pop.test", "auth@pop.test", "victim@pop
                                     "spam@pop.test", "big@pop.test", "crash@pop.test")
 QUIT = [f"quit{i}@pop.test" for i in range(3)]
 FLAKY = "flaky@pop.test"
+STALL = "stall@pop.test"
+TIMER = "timer@pop.test"
 
 
 def setup(env):
@@ -25,7 +28,7 @@ def setup(env):
     cert, key = env.ca.issue()
     env.cert, env.key = cert, key
     env.dovecot = env.start(peers.Dovecot(
-        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY] + QUIT},
+        env.dir, cert, key, {u: UP_PW for u in [TOM, AUTH, VIC, SPAM, BIG, CRASH, FLAKY, STALL, TIMER] + QUIT},
         auth_mechanisms="plain login apop"))
     d = env.dovecot
     env.tom = [mailgen.message("old server", tag="tom"), mailgen.dots(), mailgen.long_lines()]
@@ -356,6 +359,77 @@ def quit_while_upstream_is_down_is_answered_and_kept_consistent(env):
         # "nothing was deleted": everything is still there, on both sides
         want = {mailgen.message_id(m) for m in msgs}
         assert state() == (want, want), state()
+
+
+@test
+def stalled_upstream_never_stalls_the_client(env):
+    # Dovecot frozen with SIGSTOP: connections are accepted and never
+    # answered. A login waits at most login_wait, shows what popgate holds,
+    # and once Dovecot thaws, syncing goes on.
+    pg = env.add(peers.Popgate(env.dir, name="popgate-stall", interval=1, login_wait=2,
+                               timeout=3))
+    pg.user_add("stall", PW)
+    pg.account_add("main", "stall", "localhost", env.dovecot.port_tls, STALL, UP_PW,
+                   "implicit", env.ca.cert)
+    pg.start()
+    first = mailgen.message("before the freeze", tag="stall")
+    env.dovecot.add_message(STALL, first)
+    clients.wait_count(pg.port_tls, "stall", PW, 1, pg.ssl_context())
+    later = mailgen.message("during the freeze", tag="stall")
+    env.dovecot.add_message(STALL, later)
+    env.dovecot.pause()
+    try:
+        for _ in range(3):
+            t0 = time.monotonic()
+            got = clients.poplib_download(pg.port_tls, "stall", PW, "implicit", pg.ssl_context())
+            took = time.monotonic() - t0
+            assert took < 2 + 4, f"login took {took:.1f} s with login_wait = 2"
+            assert same(got, [first], "while frozen")
+    finally:
+        env.dovecot.resume()
+    clients.wait_count(pg.port_tls, "stall", PW, 2, pg.ssl_context(), timeout=30)
+    assert same(clients.poplib_download(pg.port_tls, "stall", PW, "implicit", pg.ssl_context()),
+                [first, later], "after the thaw")
+
+
+@test
+def timer_syncs_without_any_login(env):
+    # login_wait = 0: a login shows what is already there and does not wait,
+    # so a message appears only because the interval timer fetched it.
+    pg = env.add(peers.Popgate(env.dir, name="popgate-timer", interval=1, login_wait=0))
+    pg.user_add("timer", PW)
+    pg.account_add("main", "timer", "localhost", env.dovecot.port_tls, TIMER, UP_PW,
+                   "implicit", env.ca.cert)
+    pg.start()
+    m = mailgen.message("fetched by the timer", tag="timer")
+    env.dovecot.add_message(TIMER, m)
+    # no session at all until Dovecot shows the message was taken (cur/)
+    cur = os.path.join(env.dovecot.maildir(TIMER), "cur")
+    peers.wait_until(lambda: os.listdir(cur), 15, 0.05, "the timer's sync to open the mailbox")
+    clients.wait_count(pg.port_tls, "timer", PW, 1, pg.ssl_context(), timeout=15)
+    assert same(clients.poplib_download(pg.port_tls, "timer", PW, "implicit", pg.ssl_context()),
+                [m], "timer")
+
+
+@test
+def sigterm_with_a_client_logged_in(env):
+    # The timer instance is idle; a logged-in client must not hold up a
+    # SIGTERM, and is told (or simply disconnected) rather than left hanging.
+    pg = next(p for p in env.popgates() if p.name == "popgate-timer")
+    r = clients.Raw(pg.port_tls, tls=True)
+    r.cmd("USER timer")
+    assert r.cmd(f"PASS {PW}").startswith(b"+OK")
+    t0 = time.monotonic()
+    pg.proc.send_signal(signal.SIGTERM)
+    rc = pg.proc.wait(timeout=15)
+    took = time.monotonic() - t0
+    assert rc == 0, f"exit status {rc} on SIGTERM"
+    assert took < 10, f"took {took:.1f} s to stop with a client logged in"
+    last = r.line()
+    assert last == b"" or last.startswith(b"-ERR"), last
+    assert r.closed(5)
+    pg.proc = None
+    assert not pg.sanitizer_reports(), pg.sanitizer_reports()[:5]
 
 
 @test

@@ -165,15 +165,37 @@ poll {host} with proto POP3 port {port} uidl
 # ----------------------------------------------------------------- getmail
 
 def getmail_download(workdir, port, user, password, ca_certs=None, host="localhost",
-                     timeout=120):
+                     timeout=120, attempts=3):
     """getmail6 into a Maildir; with ca_certs, the server cert and its name
-    are verified. Returns [data] (LF line ends)."""
+    are verified. Returns [data] (LF line ends).
+
+    getmail6 installs its SIGCHLD handler only after forking the Maildir
+    writer; when the writer exits first (a loaded machine), getmail waits
+    for a signal that never comes until its socket timeout ends and then
+    fails with "waiting child pid ... timed out". That run is thrown away
+    and repeated into a fresh Maildir; any other failure counts."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _getmail_once(os.path.join(workdir, f"try{attempt}"), port, user, password,
+                                 ca_certs, host, timeout)
+        except _GetmailRace:
+            print(f"# getmail lost its SIGCHLD race (attempt {attempt}); trying again")
+            if attempt == attempts:
+                raise RuntimeError(f"getmail lost its own SIGCHLD race {attempts} times")
+
+
+class _GetmailRace(Exception):
+    pass
+
+
+def _getmail_once(workdir, port, user, password, ca_certs, host, timeout):
     os.makedirs(workdir, exist_ok=True)
     md = os.path.join(workdir, "Maildir")
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(md, sub), exist_ok=True)
+    # timeout is also how long getmail waits for a lost SIGCHLD
     lines = ["[retriever]", "type = SimplePOP3SSLRetriever", f"server = {host}", f"port = {port}",
-             f"username = {user}", f"password = {password}"]
+             f"username = {user}", f"password = {password}", "timeout = 10"]
     if ca_certs:
         lines.append(f"ca_certs = {ca_certs}")
     # getmail refuses to deliver as root; it drops to nobody for the Maildir.
@@ -182,11 +204,16 @@ def getmail_download(workdir, port, user, password, ca_certs=None, host="localho
               "[options]", "read_all = true", "delete = false", "delivered_to = false",
               "received = false", "verbose = 0", ""]
     rc = peers.write_file(os.path.join(workdir, "getmailrc"), "\n".join(lines), 0o600)
-    r = subprocess.run(["getmail", "--rcfile", rc, "--getmaildir", workdir],
-                       capture_output=True, timeout=timeout)
+    try:
+        r = subprocess.run(["getmail", "--rcfile", rc, "--getmaildir", workdir],
+                           capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise _GetmailRace()
+    out = r.stderr.decode(errors="replace") + r.stdout.decode(errors="replace")
     if r.returncode != 0:
-        raise RuntimeError(f"getmail exited {r.returncode}: "
-                           f"{r.stderr.decode(errors='replace')}{r.stdout.decode(errors='replace')}")
+        if "waiting child pid" in out and "timed out" in out:
+            raise _GetmailRace()
+        raise RuntimeError(f"getmail exited {r.returncode}: {out}")
     msgs = []
     for sub in ("new", "cur"):
         for n in sorted(os.listdir(os.path.join(md, sub))):

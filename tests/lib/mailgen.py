@@ -7,7 +7,6 @@ long lines, 8-bit bodies, no final CRLF, folded and odd headers, MIME
 multipart with base64, an empty body, and (on request) a 20 MB message.
 """
 import base64
-import hashlib
 import random
 import re
 
@@ -246,10 +245,6 @@ def popgate_headers(data):
     head = data.split(nl + nl, 1)[0]
     return [l.decode(errors="replace") for l in head.split(nl)
             if l.lower().startswith(b"x-popgate-")]
-
-
-def digest(data):
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def assert_same(got, want, what=""):

@@ -410,6 +410,39 @@ pop3_uidl_format = %08Xu%08Xv
             stop_pid(self.pid)
             self.pid = None
 
+    def _tree(self):
+        """PIDs of the master and all its descendants."""
+        parent = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    pass
+        tree, grew = {self.pid}, True
+        while grew:
+            new = {p for p, pp in parent.items() if pp in tree} - tree
+            grew = bool(new)
+            tree |= new
+        return tree
+
+    def pause(self):
+        """SIGSTOP to every Dovecot process: a server that accepts
+        connections (the kernel does) but never answers."""
+        for pid in self._tree():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass    # a short-lived child that ended meanwhile
+
+    def resume(self):
+        for pid in self._tree():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
     def log(self):
         try:
             with open(os.path.join(self.dir, "dovecot.log"), errors="replace") as f:
