@@ -255,18 +255,10 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 			res_r->classified++;
 	}
 
-	memset(&p, 0, sizeof(p));
-	p.host = a.host;
-	p.port = a.port;
-	p.starttls = a.tls == STORE_TLS_STARTTLS;
-	p.login = a.login;
-	p.password = password;
-	p.auth = a.auth;
 	/* Exactly the trust the account names: its store, pins, TLS versions. */
 	if (account_trust_load(st, cf, &a, &trust, err, errlen) != 0)
 		goto out;
-	account_trust_params(&trust, &p);
-	p.timeout_ms = cf->sync_timeout * 1000;
+	account_pop3c_params(&a, password, cf->sync_timeout * 1000, &trust, &p);
 	if (pop3c_connect(&p, &c, &fail, NULL) == -1) {
 		snprintf(err, errlen, "%s: %s", account_trust_code(fail.stage, fail.code), fail.detail);
 		if (account_trust_done(st, &trust, &fail, 0, note, sizeof(note), err, errlen) == 0 &&
