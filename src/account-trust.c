@@ -179,6 +179,21 @@ account_trust_params(struct account_trust *t, struct pop3c_params *p)
 	p->check_peer_arg = t;
 }
 
+void
+account_pop3c_params(const struct store_account *a, const char *password, int timeout_ms,
+    struct account_trust *t, struct pop3c_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->host = a->host;
+	p->port = a->port;
+	p->starttls = a->tls == STORE_TLS_STARTTLS;
+	p->login = a->login;
+	p->password = password;
+	p->auth = a->auth;
+	p->timeout_ms = timeout_ms;
+	account_trust_params(t, p);
+}
+
 int
 account_trust_done(struct store *st, struct account_trust *t, const struct pop3c_failure *f, int ok,
     char *note, size_t notelen, char *err, size_t errlen)

@@ -53,6 +53,13 @@ int account_trust_load(struct store *st, const struct config *cf, const struct s
 /* Sets store, ca_file, versions, insecure and check_peer in p (t must outlive it). */
 void account_trust_params(struct account_trust *t, struct pop3c_params *p);
 /*
+ * Fills p whole for connecting to account a as a sync does: host, port,
+ * STLS, login, password, mechanism, timeout and the trust in t (a, password
+ * and t must outlive p).
+ */
+void account_pop3c_params(const struct store_account *a, const char *password, int timeout_ms,
+    struct account_trust *t, struct pop3c_params *p);
+/*
  * After pop3c_connect(): on success under TOFU with no pin yet, records
  * the key seen (*note_r says so); on a pin mismatch under TOFU keeps the
  * new key as pending. Returns -1 with err only on store errors.

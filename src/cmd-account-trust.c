@@ -492,15 +492,7 @@ cmd_account_test(int argc, char **argv)
 	}
 
 	/* connect, TLS, verification, greeting, CAPA, login: as a sync does them */
-	memset(&p, 0, sizeof(p));
-	p.host = a.host;
-	p.port = a.port;
-	p.starttls = a.tls == STORE_TLS_STARTTLS;
-	p.login = a.login;
-	p.password = password;
-	p.auth = a.auth;
-	p.timeout_ms = cf->sync_timeout * 1000;
-	account_trust_params(&t, &p);
+	account_pop3c_params(&a, password, cf->sync_timeout * 1000, &t, &p);
 	p.step_done = step_done;
 	p.step_arg = &tr;
 	tr.last = now_ms();

@@ -179,6 +179,20 @@ cmd_filter(int argc, char **argv)
 		fputs(filter_usage, stderr);
 		return 2;
 	}
+	if (prefix != NULL) {
+		/* It goes into a header line as the message is served. */
+		size_t n = strlen(prefix);
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)prefix[i] < 0x20 || prefix[i] == 0x7f) {
+				fprintf(stderr, "popgate: --subject-prefix must not hold control characters\n");
+				return 2;
+			}
+		}
+		if (n > 100) {
+			fprintf(stderr, "popgate: --subject-prefix is at most 100 bytes\n");
+			return 2;
+		}
+	}
 	if ((cf = cmd_load_config(path)) == NULL || (st = cmd_open_store(cf)) == NULL)
 		goto out;
 	if (strcmp(verb, "show") == 0)

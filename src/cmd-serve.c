@@ -41,6 +41,27 @@ load_tls(const struct config *cf)
 	return ctx;
 }
 
+struct insecure_ctx {
+	struct store *st;
+	const struct config *cf;
+};
+
+/* Accounts without certificate checks are named at every start. */
+static int
+warn_insecure(const struct store_account *a, void *arg)
+{
+	const struct insecure_ctx *ic = arg;
+	struct store_account_trust t;
+	const char *error;
+
+	if (store_account_trust_get(ic->st, a->id, &t, &error) == 1 && t.insecure)
+		log_warnx("main", "account %s/%s is INSECURE (its server certificate is not checked)%s",
+		    a->owner, a->name, ic->cf->allow_insecure ? ": allowed by [sync] allow_insecure" :
+		    ": its syncs are refused unless [sync] allow_insecure = yes");
+	store_account_trust_clear(&t);
+	return 0;
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -120,6 +141,11 @@ cmd_serve(int argc, char **argv)
 		char envmsg[512];
 		if (trust_env_override(envmsg, sizeof(envmsg)))
 			log_warnx("main", "%s", envmsg);
+	}
+	{
+		struct insecure_ctx ic = { st, cf };
+		if (store_account_foreach(st, NULL, warn_insecure, &ic, &error) == -1)
+			log_warnx("main", "listing accounts: %s", error);
 	}
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)

@@ -4,6 +4,7 @@
  * the account's policy.
  */
 #include "filter.h"
+#include "msg-headers.h"
 #include "filter-int.h"
 #include "bayes.h"
 #include "rules.h"
@@ -31,6 +32,7 @@ filter_verdict_clear(struct filter_verdict *v)
 {
 	free(v->reasons);
 	free(v->added_headers);
+	free(v->subject_prefix);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -77,23 +79,52 @@ filter_bayes_unlock(void)
 	pthread_mutex_unlock(&filter_lock);
 }
 
-/* "quarantine" unless the account says "tag". */
+/* "quarantine" unless the account says "tag"; prefix gets its Subject prefix ("" for none). */
 static int
-account_tags(sqlite3 *db, int64_t account_id)
+account_tags(sqlite3 *db, int64_t account_id, char *prefix, size_t size)
 {
 	sqlite3_stmt *st;
 	int tag = 0;
 
-	if (sqlite3_prepare_v2(db, "SELECT spam_policy FROM accounts WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	prefix[0] = '\0';
+	if (sqlite3_prepare_v2(db, "SELECT spam_policy, coalesce(spam_subject_prefix, '') FROM accounts "
+	    "WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_int64(st, 1, account_id);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(st, 0);
 
 		tag = p != NULL && strcmp(p, "tag") == 0;
+		snprintf(prefix, size, "%s", (const char *)sqlite3_column_text(st, 1));
 	}
 	sqlite3_finalize(st);
 	return tag;
+}
+
+/*
+ * A delivered spam or unsure message shows the account's Subject prefix:
+ * inserted into its Subject line when it has one, else as a Subject line
+ * of popgate's own.
+ */
+static int
+apply_prefix(const struct filter_input *in, const char *prefix, struct filter_verdict *v)
+{
+	struct msg_headers h;
+	char *more;
+
+	if (msg_headers_read(in->fd, &h) == -1)
+		return -1;
+	if (h.has_subject) {
+		v->subject_prefix = strdup(prefix);
+		msg_headers_clear(&h);
+		return v->subject_prefix == NULL ? -1 : 0;
+	}
+	msg_headers_clear(&h);
+	if (asprintf(&more, "%sSubject: %s\r\n", v->added_headers, prefix) == -1)
+		return -1;
+	free(v->added_headers);
+	v->added_headers = more;
+	return 0;
 }
 
 int
@@ -110,7 +141,8 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 	struct verdict v;
 	struct bayes *b;
 	struct resolver *res;
-	int rc = -1, ready;
+	char prefix[128];
+	int rc = -1, ready, tag;
 
 	memset(v_r, 0, sizeof(*v_r));
 	memset(&info, 0, sizeof(info));
@@ -145,10 +177,13 @@ filter_classify(struct store *st, const struct filter_input *in, struct filter_v
 	}
 	v_r->verdict = verdict_class_name(v.cls);
 	v_r->score = v.score;
-	v_r->state = v.cls == VERDICT_SPAM && !account_tags(db, in->account_id) ? MSG_SPAM : MSG_HAM;
+	tag = account_tags(db, in->account_id, prefix, sizeof(prefix));
+	v_r->state = v.cls == VERDICT_SPAM && !tag ? MSG_SPAM : MSG_HAM;
 	v_r->reasons = v.reasons;
 	v.reasons = NULL;
-	if ((v_r->added_headers = verdict_headers(&v, &vc)) == NULL) {
+	if ((v_r->added_headers = verdict_headers(&v, &vc)) == NULL ||
+	    (v.cls != VERDICT_HAM && v_r->state == MSG_HAM && prefix[0] != '\0' &&
+	    apply_prefix(in, prefix, v_r) == -1)) {
 		filter_verdict_clear(v_r);
 		*error_r = "out of memory";
 		goto out;

@@ -36,6 +36,7 @@ struct filter_verdict {
 	double score;           /* spam probability in [0,1] */
 	char *reasons;          /* JSON array, malloc'd */
 	char *added_headers;    /* CRLF header lines prepended on RETR, malloc'd */
+	char *subject_prefix;   /* inserted after "Subject:" on RETR, malloc'd, or NULL */
 };
 
 int filter_classify(struct store *st, const struct filter_input *in, struct filter_verdict *v_r,

@@ -106,6 +106,7 @@ msg_headers_parse(const char *buf, size_t len, struct msg_headers *h_r)
 		free(v);
 	}
 	if ((v = find_header(buf, len, "Subject")) != NULL) {
+		h_r->has_subject = 1;
 		char *dec = g_mime_utils_header_decode_text(NULL, v);
 		h_r->subject = trim_dup(dec ? dec : v);
 		g_free(dec);

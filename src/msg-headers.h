@@ -15,6 +15,7 @@ struct msg_headers {
 	char *from_name;   /* display name, decoded, "" when none */
 	char *subject;     /* decoded, "" when none */
 	char *date;        /* as written, "" when none */
+	int has_subject;   /* the header block holds a Subject line */
 };
 
 /* Reads the header block of the message in fd (from offset 0). */

@@ -289,6 +289,30 @@ cmd_uidl(struct session *s, int argc, char **argv)
 	return cmd_list_uidl(s, argc, argv, 1);
 }
 
+/* Dot-stuffs and sends one chunk, with the Subject prefix inserted where it belongs. */
+static int
+stream_chunk(struct session *s, struct pop3_dot *dot, struct pop3_subject *subj, const char *prefix,
+    const char *in, size_t len, char *out)
+{
+	char ins[160];
+	size_t split = len, olen;
+
+	if (prefix[0] != '\0' && !subj->done)
+		split = pop3_subject_find(subj, in, len);
+	olen = pop3_dot_encode(dot, in, split, out);
+	if (conn_write(s->conn, out, olen, s->timeout_ms) != 0)
+		return -1;
+	if (subj->found == 1) {
+		subj->found = 2;	/* inserted */
+		olen = (size_t)snprintf(ins, sizeof(ins), " %s", prefix);
+		if (olen >= sizeof(ins) || conn_write(s->conn, ins, olen, s->timeout_ms) != 0)
+			return -1;
+		olen = pop3_dot_encode(dot, in + split, len - split, out);
+		return conn_write(s->conn, out, olen, s->timeout_ms) == 0 ? 0 : -1;
+	}
+	return 0;
+}
+
 /*
  * Streams a message: popgate's header lines, then the stored bytes, dot-stuffed,
  * a chunk at a time. With top >= 0 it stops after the header block and top
@@ -299,6 +323,7 @@ send_message(struct session *s, struct view_msg *m, long top)
 {
 	struct store_body *body;
 	struct pop3_dot dot;
+	struct pop3_subject subj;
 	char *in = NULL, *out = NULL, fin[8];
 	const char *error;
 	ssize_t n;
@@ -313,6 +338,7 @@ send_message(struct session *s, struct view_msg *m, long top)
 	if ((in = malloc(CHUNK)) == NULL || (out = malloc(2 * CHUNK)) == NULL)
 		goto out;
 	pop3_dot_init(&dot);
+	pop3_subject_init(&subj);
 	if (top >= 0)
 		pop3_reply(s, "+OK top of message follows");
 	else
@@ -345,8 +371,7 @@ send_message(struct session *s, struct view_msg *m, long top)
 				linelen = 0;
 			}
 		}
-		olen = pop3_dot_encode(&dot, in, len, out);
-		if (conn_write(s->conn, out, olen, s->timeout_ms) != 0)
+		if (stream_chunk(s, &dot, &subj, m->subject_prefix, in, len, out) == -1)
 			goto out;
 	}
 	olen = pop3_dot_finish(&dot, fin);

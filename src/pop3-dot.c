@@ -1,5 +1,6 @@
 #include "pop3-dot.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -62,4 +63,47 @@ pop3_split_args(char *line, char **argv, int max)
 		}
 	}
 	return argc;
+}
+
+void
+pop3_subject_init(struct pop3_subject *ps)
+{
+	ps->line_start = 1;
+	ps->matched = 0;
+	ps->blank = 1;
+	ps->done = 0;
+	ps->found = 0;
+}
+
+size_t
+pop3_subject_find(struct pop3_subject *ps, const char *in, size_t len)
+{
+	static const char name[] = "subject:";
+
+	for (size_t i = 0; i < len && !ps->done; i++) {
+		char c = in[i];
+
+		if (c == '\n') {
+			if (ps->blank)
+				ps->done = 1;	/* end of the header block: no Subject */
+			ps->line_start = 1;
+			ps->matched = 0;
+			ps->blank = 1;
+			continue;
+		}
+		if (c != '\r')
+			ps->blank = 0;
+		if (ps->line_start || ps->matched > 0) {
+			ps->line_start = 0;
+			if (tolower((unsigned char)c) == name[ps->matched]) {
+				if (++ps->matched == (int)sizeof(name) - 1) {
+					ps->done = 1;
+					ps->found = 1;
+					return i + 1;
+				}
+			} else
+				ps->matched = -1;
+		}
+	}
+	return len;
 }

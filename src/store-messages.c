@@ -8,7 +8,8 @@
 
 #define BODY_CHUNK 65536
 #define MSG_COLS "id, account_id, uidl, size, state, score, verdict, reasons, added_headers, " \
-	"from_addr, subject, date, fetched_at, (SELECT count(*) FROM bodies b WHERE b.message_id = m.id)"
+	"from_addr, subject, date, fetched_at, (SELECT count(*) FROM bodies b WHERE b.message_id = m.id), " \
+	"subject_prefix"
 
 static const char *const state_names[] = {
 	[MSG_PENDING] = "pending",
@@ -45,6 +46,7 @@ store_message_clear(struct store_message *m)
 	free(m->verdict);
 	free(m->reasons);
 	free(m->added_headers);
+	free(m->subject_prefix);
 	free(m->from_addr);
 	free(m->subject);
 	free(m->date);
@@ -72,6 +74,7 @@ fill_message(sqlite3_stmt *stmt, struct store_message *m)
 	m->date = store_col_dup(stmt, 11);
 	m->fetched_at = sqlite3_column_int64(stmt, 12);
 	m->has_body = sqlite3_column_int(stmt, 13) > 0;
+	m->subject_prefix = store_col_dup(stmt, 14);
 }
 
 int
@@ -169,7 +172,8 @@ store_message_set_verdict(struct store *st, int64_t id, enum msg_state state, co
 	sqlite3_stmt *stmt;
 
 	if (store_prepare(st,
-	    "UPDATE messages SET state = ?, verdict = ?, score = ?, reasons = ?, added_headers = ? WHERE id = ?", &stmt, error_r) == -1)
+	    "UPDATE messages SET state = ?, verdict = ?, score = ?, reasons = ?, added_headers = ?, "
+	    "subject_prefix = '' WHERE id = ?", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, store_msg_state_name(state), -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, verdict, -1, SQLITE_STATIC);
@@ -177,6 +181,18 @@ store_message_set_verdict(struct store *st, int64_t id, enum msg_state state, co
 	sqlite3_bind_text(stmt, 4, reasons, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 5, added_headers ? added_headers : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, id);
+	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
+}
+
+int
+store_message_set_subject_prefix(struct store *st, int64_t id, const char *prefix, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "UPDATE messages SET subject_prefix = ? WHERE id = ?", &stmt, error_r) == -1)
+		return -1;
+	sqlite3_bind_text(stmt, 1, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, id);
 	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
 }
 

@@ -101,6 +101,7 @@ struct store_message {
 	char *verdict;         /* "ham", "unsure", "spam" or NULL */
 	char *reasons;         /* JSON or NULL */
 	char *added_headers;   /* CRLF lines popgate prepends on RETR/TOP; may be "" */
+	char *subject_prefix;  /* inserted after "Subject:" on RETR/TOP; may be "" */
 	char *from_addr;
 	char *subject;
 	char *date;
@@ -119,6 +120,8 @@ int store_message_add(struct store *st, int64_t account_id, const char *uidl, in
     const char *from_addr, const char *subject, const char *date, int64_t *id_r, const char **error_r);
 int store_message_set_verdict(struct store *st, int64_t id, enum msg_state state, const char *verdict,
     double score, const char *reasons, const char *added_headers, const char **error_r);
+/* Sets the Subject prefix (after store_message_set_verdict, which clears it). */
+int store_message_set_subject_prefix(struct store *st, int64_t id, const char *prefix, const char **error_r);
 int store_message_set_state(struct store *st, int64_t id, enum msg_state state, const char **error_r);
 /* Returns 1 found, 0 not found, -1 error. */
 int store_message_get(struct store *st, int64_t id, struct store_message *m_r, const char **error_r);

@@ -26,6 +26,7 @@
 /* Set at shutdown: a sync stops fetching and ends with a clean QUIT. */
 static atomic_int shutting_down;
 #define CHUNK 65536
+#define EXPIRY_EVERY 3600       /* seconds between quarantine expiry runs */
 
 /* ---- one sync ---- */
 
@@ -153,6 +154,8 @@ classify(struct store *st, const struct store_account *a, int64_t id, int fd, in
 		return -1;
 	}
 	rc = store_message_set_verdict(st, id, v.state, v.verdict, v.score, v.reasons, v.added_headers, &error);
+	if (rc == 0 && v.subject_prefix != NULL)
+		rc = store_message_set_subject_prefix(st, id, v.subject_prefix, &error);
 	if (rc == -1)
 		snprintf(err, errlen, "storing the verdict of message %lld: %s", (long long)id, error);
 	filter_verdict_clear(&v);
@@ -252,18 +255,10 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 			res_r->classified++;
 	}
 
-	memset(&p, 0, sizeof(p));
-	p.host = a.host;
-	p.port = a.port;
-	p.starttls = a.tls == STORE_TLS_STARTTLS;
-	p.login = a.login;
-	p.password = password;
-	p.auth = a.auth;
 	/* Exactly the trust the account names: its store, pins, TLS versions. */
 	if (account_trust_load(st, cf, &a, &trust, err, errlen) != 0)
 		goto out;
-	account_trust_params(&trust, &p);
-	p.timeout_ms = cf->sync_timeout * 1000;
+	account_pop3c_params(&a, password, cf->sync_timeout * 1000, &trust, &p);
 	if (pop3c_connect(&p, &c, &fail, NULL) == -1) {
 		snprintf(err, errlen, "%s: %s", account_trust_code(fail.stage, fail.code), fail.detail);
 		if (account_trust_done(st, &trust, &fail, 0, note, sizeof(note), err, errlen) == 0 &&
@@ -552,6 +547,7 @@ timer_thread(void *arg)
 	struct store *st = NULL;
 	struct timespec ts;
 	const char *error;
+	time_t last_expiry = 0;
 	char *db;
 
 	if ((db = config_state_path(s->cf, "popgate.db")) == NULL || store_open(db, &st, &error) == -1) {
@@ -563,10 +559,20 @@ timer_thread(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		struct ids ids = { 0 };
+		time_t now = time(NULL);
+		unsigned expired;
 
 		pthread_mutex_unlock(&s->lock);
 		if (store_account_foreach(st, NULL, collect_id, &ids, &error) == -1)
 			log_warnx("sync", "listing accounts: %s", error);
+		/* Quarantine expiry rides on the same clock, at most once an hour. */
+		if (now - last_expiry >= EXPIRY_EVERY) {
+			last_expiry = now;
+			if (filter_quarantine_expire(st, (int64_t)now, &expired, &error) == -1)
+				log_warnx("sync", "quarantine expiry: %s", error);
+			else if (expired > 0)
+				log_info("sync", "%u quarantined messages expired", expired);
+		}
 		pthread_mutex_lock(&s->lock);
 		for (size_t i = 0; i < ids.n; i++)
 			request_locked(s, ids.v[i]);

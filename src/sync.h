@@ -11,7 +11,8 @@
  * The scheduler runs syncs on a small pool of worker threads: every
  * [sync] interval seconds for every account, and on demand (client login,
  * QUIT after DELE). Requests for one account coalesce; an account is never
- * synced by two threads at once.
+ * synced by two threads at once. The same timer expires old quarantined
+ * messages (filter_quarantine_expire) at most once an hour.
  */
 #ifndef POPGATE_SYNC_H
 #define POPGATE_SYNC_H

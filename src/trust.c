@@ -237,11 +237,17 @@ trust_pin_parse(const char *in, char pin[TRUST_PIN_SIZE])
 
 	while (isspace((unsigned char)*in))
 		in++;
-	if (strncasecmp(in, "sha256//", 8) == 0)
-		in += 8;
-	else if (strncasecmp(in, "sha256/", 7) == 0)
+	if (strncasecmp(in, "sha256/", 7) == 0)
 		in += 7;
 	len = strcspn(in, " \t\r\n");
+	/*
+	 * curl writes "sha256//BASE64"; but base64 may itself start with '/',
+	 * so the second slash is a separator only when 44 characters follow it.
+	 */
+	if (len == 45 && in[0] == '/') {
+		in++;
+		len--;
+	}
 	if (in[len] != '\0' && in[len + strspn(in + len, " \t\r\n")] != '\0')
 		return -1;
 	if (len == 44 && in[43] == '=') {

@@ -67,13 +67,17 @@ add_msg(const struct store_message *m, void *ctx)
 	vm->account_id = m->account_id;
 	vm->uidl = view_uidl(b->account, m->uidl, b->aggregated);
 	vm->added_headers = strdup(m->added_headers ? m->added_headers : "");
-	if (vm->uidl == NULL || vm->added_headers == NULL) {
+	vm->subject_prefix = strdup(m->subject_prefix ? m->subject_prefix : "");
+	if (vm->uidl == NULL || vm->added_headers == NULL || vm->subject_prefix == NULL) {
 		free(vm->uidl);
 		free(vm->added_headers);
+		free(vm->subject_prefix);
 		b->failed = 1;
 		return -1;
 	}
 	vm->size = m->size + (int64_t)strlen(vm->added_headers);
+	if (vm->subject_prefix[0] != '\0')
+		vm->size += 1 + (int64_t)strlen(vm->subject_prefix);	/* "Subject:" + " PREFIX" */
 	b->v->count++;
 	return 0;
 }
@@ -114,6 +118,7 @@ view_free(struct view *v)
 	for (size_t i = 0; i < v->count; i++) {
 		free(v->msgs[i].uidl);
 		free(v->msgs[i].added_headers);
+		free(v->msgs[i].subject_prefix);
 	}
 	free(v->msgs);
 	memset(v, 0, sizeof(*v));

@@ -5,7 +5,7 @@
  * the session's accounts, numbered from 1 in arrival order, with per-message
  * deletion marks that only QUIT turns into state changes. The UIDL shown is
  * the upstream UIDL, prefixed "ACCOUNT:" in an aggregated view; the size
- * shown includes the header lines popgate prepends.
+ * shown includes the header lines popgate prepends and a Subject prefix.
  */
 #ifndef POPGATE_VIEW_H
 #define POPGATE_VIEW_H
@@ -19,8 +19,9 @@ struct view_msg {
 	int64_t id;
 	int64_t account_id;
 	char *uidl;           /* as shown to the client */
-	int64_t size;         /* raw size + strlen(added_headers) */
+	int64_t size;         /* raw size + added headers + " PREFIX" in the Subject */
 	char *added_headers;
+	char *subject_prefix;  /* "" for none */
 	int deleted;
 };
 

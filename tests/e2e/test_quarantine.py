@@ -161,5 +161,47 @@ def delete_removes_it_here_only(env):
     env.dovecot.assert_holds(Q, [env.ham1, env.spam1, env.spam2])
 
 
+@test
+def the_daemon_expires_old_quarantine_by_itself(env):
+    env.spam3 = spam(3)
+    env.dovecot.add_message(Q, env.spam3)
+    wait_quarantined(env, 1)
+    qid = quarantined(env)[0][0]
+    env.pg.cli("filter", "policy", "q/main", "--quarantine-days", "30")
+    with sqlite3.connect(env.db) as c:
+        c.execute("UPDATE messages SET fetched_at = fetched_at - 40 * 86400 WHERE id = ?", (qid,))
+    # No command: the restarted daemon's own timer expires it.
+    env.pg.stop()
+    env.pg.start()
+    peers.wait_until(lambda: quarantined(env) == [], 20, interval=0.3, what="expiry by the daemon")
+    assert "1 quarantined messages expired" in env.pg.log(), "the daemon did not say it expired mail"
+    assert len(download(env)) == 2, "expiry must not touch the mail the client sees"
+
+
+@test
+def tag_policy_delivers_spam_with_subject_prefix(env):
+    env.pg.cli("filter", "policy", "q/main", "--spam", "tag", "--subject-prefix", "[SPAM]")
+    env.spam4 = spam(4)
+    env.dovecot.add_message(Q, env.spam4)
+    clients.wait_count(env.pg.port_tls, "q/main", PW, 3, ctx(env))
+    p = clients.pop_connect(env.pg.port_tls, "implicit", ctx(env))
+    p.user("q/main")
+    p.pass_(PW)
+    sizes = {int(n): int(sz) for n, sz in (l.split() for l in (x.decode() for x in p.list()[1]))}
+    found = False
+    for n, size in sizes.items():
+        data = b"\r\n".join(p.retr(n)[1]) + b"\r\n"
+        assert len(data) == size, f"LIST says {size} octets, RETR gave {len(data)}"
+        if b"WIN BIG 4" in data:
+            found = True
+            assert b"\r\nSubject: [SPAM] WIN BIG 4\r\n" in data, data[:600]
+            assert b"X-Spam-Flag: YES" in data, data[:600]
+        else:
+            assert b"[SPAM]" not in data, "ham got the prefix"
+    p.quit()
+    assert found, "the tagged spam was not delivered"
+    env.pg.cli("filter", "policy", "q/main", "--spam", "quarantine", "--subject-prefix", "")
+
+
 if __name__ == "__main__":
     peers.main(setup, prefix="popgate-quarantine-")

@@ -320,7 +320,7 @@ def first_server_failing_moves_to_second(c):
 def stalled_connection_is_reset(c):
     relay = dohpeers.Relay(c.unbound.port)
     try:
-        s = Session(relay_config(c, relay), "--stats", "--timeout", "600")
+        s = Session(relay_config(c, relay), "--stats", "--timeout", "1500")
         assert s.ask("s1.many.mail.test") == ["s1.many.mail.test 300 A 192.0.2.99"]
         relay.freeze()      # the connection stays open but nothing comes back
         for i in (2, 3, 4):

@@ -318,9 +318,9 @@ def ssl_cert_file_override_is_detected(env):
     # the daemon says so at start
     pg2 = env.add(peers.Popgate(env.dir, name="popgate-env", environ=bogus))
     pg2.start()
-    log = pg2.log()
+    peers.wait_until(lambda: f"SSL_CERT_FILE={env.ca.cert}" in pg2.log() and "ignores" in pg2.log(), 10,
+                     what="the SSL_CERT_FILE warning at start")
     pg2.assert_clean_stop()
-    assert f"SSL_CERT_FILE={env.ca.cert}" in log and "ignores" in log, log
 
 
 @test
@@ -333,6 +333,16 @@ def insecure_is_refused_unless_allowed_and_flagged(env):
         assert "allow_insecure" in o["hint"] and o["trust"]["insecure"] is True, o
         assert sync_count(env, "selfsigned") == 0
         log_has(env, "allow_insecure")
+        # a daemon started on this state names the account
+        pg3 = env.add(peers.Popgate(env.dir, name="popgate-insecure"))
+        pg3.state_dir = env.pg.state_dir
+        pg3.settings["general"]["state_dir"] = env.pg.state_dir
+        pg3.settings["pop3"]["cert"], pg3.settings["pop3"]["key"] = env.own_cert, env.own_key
+        pg3.write_config()
+        pg3.start()
+        peers.wait_until(lambda: "account tom/selfsigned is INSECURE" in pg3.log(), 10,
+                         what="the insecure account named at start")
+        pg3.assert_clean_stop()
         # the same state with a configuration that allows it
         alt = os.path.join(env.pg.dir, "allow.ini")
         text = open(env.pg.config).read().replace("[sync]\n", "[sync]\nallow_insecure = yes\n")

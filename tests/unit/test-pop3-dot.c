@@ -22,6 +22,23 @@ stuff(const char *in, size_t chunk)
 	return out;
 }
 
+/* Where the prefix goes, feeding in chunks of chunk bytes: index in the whole message, or -1. */
+static long
+subject_at(const char *msg, size_t chunk)
+{
+	struct pop3_subject ps;
+	size_t len = strlen(msg);
+
+	pop3_subject_init(&ps);
+	for (size_t i = 0; i < len; i += chunk) {
+		size_t n = len - i < chunk ? len - i : chunk;
+		size_t at = pop3_subject_find(&ps, msg + i, n);
+		if (ps.found)
+			return (long)(i + at);
+	}
+	return -1;
+}
+
 int
 main(void)
 {
@@ -53,5 +70,12 @@ main(void)
 	CHECK(pop3_split_args(line, argv, 8) == 0, "empty line has no words");
 	strcpy(line, "a b c d e f g h i");
 	CHECK(pop3_split_args(line, argv, 8) == -1, "too many words refused");
+	CHECK(subject_at("From: a\r\nSubject: hi\r\n\r\nbody\r\n", 100) == 17, "prefix goes after Subject:");
+	CHECK(subject_at("From: a\r\nSubject: hi\r\n\r\nbody\r\n", 1) == 17, "found across 1-byte chunks");
+	CHECK(subject_at("SUBJECT:x\r\n\r\n", 4) == 8, "any case, at the very start");
+	CHECK(subject_at("X-Subject: no\r\nSubject: yes\r\n\r\n", 100) == 23, "X-Subject is not Subject");
+	CHECK(subject_at("From: a\r\n\r\nSubject: in the body\r\n", 100) == -1, "never past the header block");
+	CHECK(subject_at("From: a\n\nSubject: body\n", 3) == -1, "bare LF blank line ends the headers too");
+	CHECK(subject_at("From: a\r\n Subject: folded\r\n\r\n", 100) == -1, "a continuation line is not a header");
 	return test_done();
 }

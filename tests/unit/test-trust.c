@@ -216,6 +216,11 @@ test_pins(void)
 	snprintf(cmd, sizeof cmd, "  sha256//%s \n", pin + 7);
 	r = trust_pin_parse(cmd, parsed);
 	CHECK(r == 0 && strcmp(parsed, pin) == 0, "parse curl's sha256// form with spaces");
+	/* base64 that itself starts with '/': both spellings must survive */
+	r = trust_pin_parse("sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", parsed);
+	CHECK(r == 0 && strcmp(parsed, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=") == 0, "a pin whose base64 starts with a slash");
+	r = trust_pin_parse("sha256///AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", parsed);
+	CHECK(r == 0 && strcmp(parsed, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=") == 0, "the same pin in curl's double-slash form");
 	r = trust_pin_parse(pin + 7, parsed);
 	CHECK(r == 0 && strcmp(parsed, pin) == 0, "parse bare base64");
 	EVP_DecodeBlock(raw, (unsigned char *)pin + 7, 44);
