@@ -158,11 +158,17 @@ def start_dovecot(T, cert, key, minproto, users, mail):
     subprocess.run(["dovecot", "-c", conf], check=True, stdin=subprocess.DEVNULL,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pidfile = os.path.join(T, "run", "master.pid")
+    # The file appears before Dovecot has written its pid into it.
     end = time.time() + 10
-    while not os.path.exists(pidfile) and time.time() < end:
-        time.sleep(0.05)
-    with open(pidfile) as f:
-        pid = int(f.read().strip())
+    pid = None
+    while pid is None and time.time() < end:
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    if pid is None:
+        raise RuntimeError(f"dovecot wrote no pid into {pidfile} within 10 s")
     wait_port(plain)
     wait_port(tls)
     return {"plain": plain, "tls": tls, "pid": pid}
