@@ -196,36 +196,11 @@ date_header(struct tokenize_ctx *t, const char *value)
 	}
 }
 
-static void
-subject_header(struct tokenize_ctx *t, const char *value)
-{
-	size_t len = strlen(value), upper = 0, letters = 0;
-
-	if (t->info != NULL && t->info->subject == NULL)
-		t->info->subject = strdup(value);
-	tokenize_text_info(t->ts, NULL, "subj:", value, len);
-	/* the subject is also text the reader sees */
-	tokenize_text_info(t->ts, NULL, "", value, len);
-	for (size_t i = 0; i < len; i++) {
-		if (value[i] >= 'A' && value[i] <= 'Z')
-			upper++, letters++;
-		else if (value[i] >= 'a' && value[i] <= 'z')
-			letters++;
-	}
-	if (letters >= 3 && upper == letters)
-		tokenize_set_add(t->ts, "subj:", "allcaps", 7);
-	if (strstr(value, "!!") != NULL)
-		tokenize_set_add(t->ts, "subj:", "!!", 2);
-	if (strchr(value, '$') != NULL)
-		tokenize_set_add(t->ts, "subj:", "$", 1);
-	if (len == 0)
-		tokenize_set_add(t->ts, "subj:", "empty", 5);
-}
-
 /*
  * The shape of a value: digits as N, letters as a or A, runs of one class
- * longer than two cut to two. Date and Message-ID shapes tell the software
- * that wrote them, not when or for whom.
+ * longer than two cut to two. Date, Message-ID and To shapes tell the
+ * software that wrote them, not when or for whom; the Subject's shape tells
+ * its capitals and punctuation.
  */
 static void
 shape(struct tokenize_ctx *t, const char *prefix, const char *value)
@@ -251,6 +226,33 @@ shape(struct tokenize_ctx *t, const char *prefix, const char *value)
 	if (k > 0 && (unsigned char)sh[k - 1] >= 0xC0)
 		k--;
 	tokenize_set_add(t->ts, prefix, sh, k);
+}
+
+static void
+subject_header(struct tokenize_ctx *t, const char *value)
+{
+	size_t len = strlen(value), upper = 0, letters = 0;
+
+	if (t->info != NULL && t->info->subject == NULL)
+		t->info->subject = strdup(value);
+	tokenize_text_info(t->ts, NULL, "subj:", value, len);
+	shape(t, "subj:shape:", value);
+	/* the subject is also text the reader sees */
+	tokenize_text_info(t->ts, NULL, "", value, len);
+	for (size_t i = 0; i < len; i++) {
+		if (value[i] >= 'A' && value[i] <= 'Z')
+			upper++, letters++;
+		else if (value[i] >= 'a' && value[i] <= 'z')
+			letters++;
+	}
+	if (letters >= 3 && upper == letters)
+		tokenize_set_add(t->ts, "subj:", "allcaps", 7);
+	if (strstr(value, "!!") != NULL)
+		tokenize_set_add(t->ts, "subj:", "!!", 2);
+	if (strchr(value, '$') != NULL)
+		tokenize_set_add(t->ts, "subj:", "$", 1);
+	if (len == 0)
+		tokenize_set_add(t->ts, "subj:", "empty", 5);
 }
 
 /* The order of headers: each name after the one before (the first after ""). */
@@ -323,6 +325,7 @@ tokenize_header(void *ctx, unsigned depth, const char *rawname, const char *valu
 
 		if (name[0] == 't') {
 			t->seen |= TOK_SEEN_TO;
+			shape(t, "to:shape:", value);
 			tokenize_set_add(t->ts, "to:count:", bucket, strlen(bucket));
 		}
 		if (strcasestr(value, "undisclosed") != NULL)

@@ -19,14 +19,17 @@
  *   nohdr:NAME          for Message-ID, Date, To, Subject, MIME-Version if absent
  *   subj:WORD           Subject words (body word rules below, CJK bigrams too),
  *                       which also count as body words; subj:allcaps, subj:!!
- *                       and subj:$ for shouting and money
+ *                       and subj:$ for shouting and money; subj:shape:S (the
+ *                       shape rule below)
  *   from:addr:A from:dom:D from:WORD from:noname
  *   to:dom:D to:count:N (N = 1, 2, 3-5, 6-10, 11+) to:undisclosed   (To and Cc)
+ *   to:shape:S          the shape of the To value (below)
  *   replyto:dom:D  rp:dom:D (Return-Path)  mid:dom:D mid:none (Message-ID)
  *   mid:shape:S date:shape:S   the Message-ID and Date values as shapes: digits
  *                       as N, letters as a or A, runs of one class longer than
- *                       two cut to two, 79 bytes ("Aaa, N Aaa NN NN:NN:NN +NN"):
- *                       the software that wrote them, not when or for whom
+ *                       two cut to two, other bytes kept, 79 bytes at most
+ *                       ("Aaa, N Aaa NN NN:NN:NN +NN"): the software that
+ *                       wrote them, not when or for whom
  *   rcvd:HOST rcvd:ip:A.B.C (first 16 Received headers; the IPv4 /24)
  *   xm:VALUE            X-Mailer / User-Agent (digits folded to N, 40 bytes)
  *   date:tz:ZONE        the zone of the Date header
