@@ -33,7 +33,8 @@
  *   rcvd:HOST rcvd:ip:A.B.C (first 16 Received headers; the IPv4 /24)
  *   xm:VALUE            X-Mailer / User-Agent (digits folded to N, 40 bytes)
  *   date:tz:ZONE        the zone of the Date header
- *   ct:TYPE/SUB         the message's Content-Type
+ *   ct:TYPE/SUB         the message's Content-Type (mime passes the top part's
+ *                       Content-* headers with the message's, in input order)
  *   h:NAME:VALUE        any other header whose value has at most 70 bytes, as
  *                       one token (lower case, digits folded to N): "x-priority:
  *                       N (normal)", "precedence: bulk"; not for *-Date

@@ -76,6 +76,9 @@ test_multipart(void)
 	HAS("hseq:>from");                              /* From comes first */
 	HAS("hseq:from>to");
 	HAS("hseq:subject>date");
+	HAS("ct:multipart/alternative");                /* kept by GMime with the top part */
+	HAS("hdr:content-type");
+	HAS("hseq:mime-version>content-type");          /* in the order written */
 	HASNT("hseq:from>subject");
 	HAS("part:text/plain");
 	HAS("part:text/html");
