@@ -80,40 +80,63 @@ plain_unfold(const char *raw, char *buf, size_t size)
 }
 
 static void
+walk_header(struct walk *w, GMimeHeader *h, unsigned depth)
+{
+	const char *name = g_mime_header_get_name(h);
+	const char *raw = g_mime_header_get_raw_value(h), *value;
+	char cut[8192];
+	size_t max = w->lim->header_max < sizeof(cut) - 1 ? w->lim->header_max : sizeof(cut) - 1;
+
+	if (name == NULL)
+		return;
+	if (raw != NULL && plain_unfold(raw, cut, max + 1) >= 0) {
+		w->sink->header(w->ctx, depth, name, cut);
+		return;
+	}
+	if ((value = g_mime_header_get_value(h)) == NULL)
+		value = "";
+	if (strlen(value) > max) {
+		size_t m = max;
+
+		/* do not cut a UTF-8 sequence in half */
+		while (m > 0 && ((unsigned char)value[m] & 0xC0) == 0x80)
+			m--;
+		memcpy(cut, value, m);
+		cut[m] = '\0';
+		value = cut;
+	}
+	w->sink->header(w->ctx, depth, name, value);
+}
+
+/*
+ * The headers of a message in the order they were written. GMime keeps the
+ * Content-* headers with the message's top part, not with the message: the
+ * two lists are merged back by their offsets in the input.
+ */
+static void
 walk_headers(struct walk *w, GMimeObject *obj, unsigned depth)
 {
-	GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
-	int n;
+	GMimeHeaderList *hl = g_mime_object_get_header_list(obj), *pl = NULL;
+	GMimeObject *top;
+	int n, pn = 0, i = 0, j = 0;
 
 	if (w->sink->header == NULL || hl == NULL)
 		return;
 	n = g_mime_header_list_get_count(hl);
-	for (int i = 0; i < n && i < 512; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		const char *name = g_mime_header_get_name(h);
-		const char *raw = g_mime_header_get_raw_value(h), *value;
-		char cut[8192];
-		size_t max = w->lim->header_max < sizeof(cut) - 1 ? w->lim->header_max : sizeof(cut) - 1;
+	if (GMIME_IS_MESSAGE(obj) && (top = g_mime_message_get_mime_part(GMIME_MESSAGE(obj))) != NULL &&
+	    (pl = g_mime_object_get_header_list(top)) != NULL)
+		pn = g_mime_header_list_get_count(pl);
+	while ((i < n || j < pn) && i + j < 512) {
+		GMimeHeader *a = i < n ? g_mime_header_list_get_header_at(hl, i) : NULL;
+		GMimeHeader *b = j < pn ? g_mime_header_list_get_header_at(pl, j) : NULL;
 
-		if (name == NULL)
-			continue;
-		if (raw != NULL && plain_unfold(raw, cut, max + 1) >= 0) {
-			w->sink->header(w->ctx, depth, name, cut);
-			continue;
+		if (b == NULL || (a != NULL && g_mime_header_get_offset(a) <= g_mime_header_get_offset(b))) {
+			walk_header(w, a, depth);
+			i++;
+		} else {
+			walk_header(w, b, depth);
+			j++;
 		}
-		if ((value = g_mime_header_get_value(h)) == NULL)
-			value = "";
-		if (strlen(value) > max) {
-			size_t m = max;
-
-			/* do not cut a UTF-8 sequence in half */
-			while (m > 0 && ((unsigned char)value[m] & 0xC0) == 0x80)
-				m--;
-			memcpy(cut, value, m);
-			cut[m] = '\0';
-			value = cut;
-		}
-		w->sink->header(w->ctx, depth, name, value);
 	}
 }
 

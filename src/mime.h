@@ -1,6 +1,7 @@
 /*
  * mime: walks one raw message with GMime and hands its content to a sink as
- * UTF-8: every header (RFC 2047 decoded, unfolded), every leaf part's type
+ * UTF-8: every header (RFC 2047 decoded, unfolded; a message's headers in
+ * input order, Content-* included), every leaf part's type
  * and file name, the text of every text part (transfer encoding removed,
  * charset converted, HTML reduced to text), plus the URLs and HTML features
  * found on the way.

@@ -20,6 +20,7 @@ enum {
 #define HEADER_WORDS_BYTES 240
 #define RECEIVED_TOKENIZED 16
 #define SHORT_VALUE_MAX 70
+#define SHAPE_MAX 79
 
 static int
 is_host_char(char c)
@@ -195,6 +196,38 @@ date_header(struct tokenize_ctx *t, const char *value)
 	}
 }
 
+/*
+ * The shape of a value: digits as N, letters as a or A, runs of one class
+ * longer than two cut to two. Date, Message-ID and To shapes tell the
+ * software that wrote them, not when or for whom; the Subject's shape tells
+ * its capitals and punctuation.
+ */
+static void
+shape(struct tokenize_ctx *t, const char *prefix, const char *value)
+{
+	char sh[SHAPE_MAX + 1];
+	size_t k = 0;
+
+	for (const char *p = value; *p != '\0' && k < sizeof(sh) - 1; p++) {
+		char c = *p;
+
+		if (c >= '0' && c <= '9')
+			c = 'N';
+		else if (c >= 'a' && c <= 'z')
+			c = 'a';
+		else if (c >= 'A' && c <= 'Z')
+			c = 'A';
+		if ((c == 'N' || c == 'a' || c == 'A') && k >= 2 && sh[k - 1] == c && sh[k - 2] == c)
+			continue;
+		sh[k++] = c;
+	}
+	while (k > 0 && ((unsigned char)sh[k - 1] & 0xC0) == 0x80)
+		k--;    /* no half UTF-8 sequence at the cut */
+	if (k > 0 && (unsigned char)sh[k - 1] >= 0xC0)
+		k--;
+	tokenize_set_add(t->ts, prefix, sh, k);
+}
+
 static void
 subject_header(struct tokenize_ctx *t, const char *value)
 {
@@ -203,6 +236,7 @@ subject_header(struct tokenize_ctx *t, const char *value)
 	if (t->info != NULL && t->info->subject == NULL)
 		t->info->subject = strdup(value);
 	tokenize_text_info(t->ts, NULL, "subj:", value, len);
+	shape(t, "subj:shape:", value);
 	/* the subject is also text the reader sees */
 	tokenize_text_info(t->ts, NULL, "", value, len);
 	for (size_t i = 0; i < len; i++) {
@@ -219,6 +253,19 @@ subject_header(struct tokenize_ctx *t, const char *value)
 		tokenize_set_add(t->ts, "subj:", "$", 1);
 	if (len == 0)
 		tokenize_set_add(t->ts, "subj:", "empty", 5);
+}
+
+/* The order of headers: each name after the one before (the first after ""). */
+static void
+header_order(struct tokenize_ctx *t, const char *name, size_t n)
+{
+	char pair[sizeof(t->prev) * 2];
+
+	if (strcmp(t->prev, name) == 0)
+		return;
+	snprintf(pair, sizeof(pair), "%s>%s", t->prev, name);
+	tokenize_set_add(t->ts, "hseq:", pair, strlen(pair));
+	memcpy(t->prev, name, n + 1);
 }
 
 static int
@@ -266,6 +313,7 @@ tokenize_header(void *ctx, unsigned depth, const char *rawname, const char *valu
 	if (skipped(name))
 		return;
 	tokenize_set_add(t->ts, "hdr:", name, n);
+	header_order(t, name, n);
 	if (strcmp(name, "subject") == 0) {
 		t->seen |= TOK_SEEN_SUBJECT;
 		subject_header(t, value);
@@ -277,6 +325,7 @@ tokenize_header(void *ctx, unsigned depth, const char *rawname, const char *valu
 
 		if (name[0] == 't') {
 			t->seen |= TOK_SEEN_TO;
+			shape(t, "to:shape:", value);
 			tokenize_set_add(t->ts, "to:count:", bucket, strlen(bucket));
 		}
 		if (strcasestr(value, "undisclosed") != NULL)
@@ -289,12 +338,14 @@ tokenize_header(void *ctx, unsigned depth, const char *rawname, const char *valu
 		received_header(t, value);
 	else if (strcmp(name, "message-id") == 0) {
 		t->seen |= TOK_SEEN_MSGID;
+		shape(t, "mid:shape:", value);
 		if (domains(t->ts, "mid:dom:", value) == 0)
 			tokenize_set_add(t->ts, "mid:", "none", 4);
 	} else if (strcmp(name, "x-mailer") == 0 || strcmp(name, "user-agent") == 0)
 		mailer_header(t, value);
 	else if (strcmp(name, "date") == 0) {
 		t->seen |= TOK_SEEN_DATE;
+		shape(t, "date:shape:", value);
 		date_header(t, value);
 	} else if (strcmp(name, "mime-version") == 0)
 		t->seen |= TOK_SEEN_MIME;

@@ -11,6 +11,7 @@ struct tokenize_ctx {
 	struct tokenize_info *info;
 	unsigned seen;          /* TOK_SEEN_* bits */
 	unsigned received;
+	char prev[41];          /* the previous header's name */
 };
 
 size_t tokenize_utf8_next(const unsigned char *s, size_t left, uint32_t *cp_r);

@@ -13,17 +13,28 @@
  * words). Headers popgate or other filters add (X-Spam-*, X-Popgate-*,
  * X-Bogosity) are skipped entirely, so a tagged message retrains cleanly.
  *   hdr:NAME            every header name present, lower case
+ *   hseq:PREV>NAME      each header name after the one before it (the first
+ *                       after ""; repeats such as Received>Received give none):
+ *                       the order is the sending software's fingerprint
  *   nohdr:NAME          for Message-ID, Date, To, Subject, MIME-Version if absent
  *   subj:WORD           Subject words (body word rules below, CJK bigrams too),
  *                       which also count as body words; subj:allcaps, subj:!!
- *                       and subj:$ for shouting and money
+ *                       and subj:$ for shouting and money; subj:shape:S (the
+ *                       shape rule below)
  *   from:addr:A from:dom:D from:WORD from:noname
  *   to:dom:D to:count:N (N = 1, 2, 3-5, 6-10, 11+) to:undisclosed   (To and Cc)
+ *   to:shape:S          the shape of the To value (below)
  *   replyto:dom:D  rp:dom:D (Return-Path)  mid:dom:D mid:none (Message-ID)
+ *   mid:shape:S date:shape:S   the Message-ID and Date values as shapes: digits
+ *                       as N, letters as a or A, runs of one class longer than
+ *                       two cut to two, other bytes kept, 79 bytes at most
+ *                       ("Aaa, N Aaa NN NN:NN:NN +NN"): the software that
+ *                       wrote them, not when or for whom
  *   rcvd:HOST rcvd:ip:A.B.C (first 16 Received headers; the IPv4 /24)
  *   xm:VALUE            X-Mailer / User-Agent (digits folded to N, 40 bytes)
  *   date:tz:ZONE        the zone of the Date header
- *   ct:TYPE/SUB         the message's Content-Type
+ *   ct:TYPE/SUB         the message's Content-Type (mime passes the top part's
+ *                       Content-* headers with the message's, in input order)
  *   h:NAME:VALUE        any other header whose value has at most 70 bytes, as
  *                       one token (lower case, digits folded to N): "x-priority:
  *                       N (normal)", "precedence: bulk"; not for *-Date

@@ -69,6 +69,17 @@ test_multipart(void)
 	HAS("to:count:1");
 	HAS("mid:dom:example.org");
 	HAS("date:tz:+0100");
+	HAS("date:shape:Aaa, N Aaa NN NN:NN:NN +NN");   /* Mon, 2 Dec 2024 10:00:00 +0100 */
+	HAS("mid:shape:<aN.aa@aa.aa>");                 /* <q4.report@example.org> */
+	HAS("subj:shape:Aaa aa");                       /* Quarterly report */
+	HAS("to:shape:aa@aa.aa");                       /* bob@example.net */
+	HAS("hseq:>from");                              /* From comes first */
+	HAS("hseq:from>to");
+	HAS("hseq:subject>date");
+	HAS("ct:multipart/alternative");                /* kept by GMime with the top part */
+	HAS("hdr:content-type");
+	HAS("hseq:mime-version>content-type");          /* in the order written */
+	HASNT("hseq:from>subject");
 	HAS("part:text/plain");
 	HAS("part:text/html");
 	HAS("charset:us-ascii");
