@@ -133,13 +133,30 @@ store_account_del(struct store *st, const char *owner, const char *name, const c
 	return rc > 0;
 }
 
+struct account_walk {
+	store_account_cb *cb;
+	void *ctx;
+};
+
+static int
+account_row(sqlite3_stmt *stmt, void *arg)
+{
+	struct account_walk *w = arg;
+	struct store_account a;
+	int ret;
+
+	fill_account(stmt, &a);
+	ret = w->cb(&a, w->ctx);
+	store_account_clear(&a);
+	return ret;
+}
+
 int
 store_account_foreach(struct store *st, const char *owner, store_account_cb *cb, void *ctx,
     const char **error_r)
 {
+	struct account_walk w = { cb, ctx };
 	sqlite3_stmt *stmt;
-	struct store_account a;
-	int rc, ret = 0;
 
 	if (store_prepare(st, owner != NULL ?
 	    "SELECT " ACCOUNT_COLS " WHERE u.name = ? ORDER BY u.name, a.name" :
@@ -147,17 +164,5 @@ store_account_foreach(struct store *st, const char *owner, store_account_cb *cb,
 		return -1;
 	if (owner != NULL)
 		sqlite3_bind_text(stmt, 1, owner, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		fill_account(stmt, &a);
-		ret = cb(&a, ctx);
-		store_account_clear(&a);
-		if (ret != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		ret = -1;
-	}
-	sqlite3_finalize(stmt);
-	return ret;
+	return store_each(st, stmt, account_row, &w, error_r);
 }

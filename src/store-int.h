@@ -16,6 +16,13 @@ int store_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt_r, cons
  * *rc_r when rc_r is not NULL, e.g. to tell SQLITE_CONSTRAINT apart).
  */
 int store_run(struct store *st, sqlite3_stmt *stmt, int *rc_r, const char **error_r);
+/*
+ * Walks the rows of stmt, calling row(stmt, arg) for each, then finalizes
+ * it. Returns the first non-zero value row gave (the walk stops there), 0
+ * after the last row, or -1 with *error_r on an SQLite error.
+ */
+typedef int store_row_fn(sqlite3_stmt *stmt, void *arg);
+int store_each(struct store *st, sqlite3_stmt *stmt, store_row_fn *row, void *arg, const char **error_r);
 /* A malloc'd copy of a text column, or NULL for SQL NULL. */
 char *store_col_dup(sqlite3_stmt *stmt, int col);
 

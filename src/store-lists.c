@@ -35,23 +35,27 @@ store_list_del(struct store *st, const char *kind, const char *pattern, const ch
 	return rc > 0;
 }
 
+struct list_walk {
+	store_list_cb *cb;
+	void *ctx;
+};
+
+static int
+list_row(sqlite3_stmt *stmt, void *arg)
+{
+	struct list_walk *w = arg;
+
+	return w->cb((const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
+	    w->ctx);
+}
+
 int
 store_list_foreach(struct store *st, store_list_cb *cb, void *ctx, const char **error_r)
 {
+	struct list_walk w = { cb, ctx };
 	sqlite3_stmt *stmt;
-	int rc, ret = 0;
 
 	if (store_prepare(st, "SELECT kind, pattern FROM lists ORDER BY kind, pattern", &stmt, error_r) == -1)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		ret = cb((const char *)sqlite3_column_text(stmt, 0), (const char *)sqlite3_column_text(stmt, 1), ctx);
-		if (ret != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		ret = -1;
-	}
-	sqlite3_finalize(stmt);
-	return ret;
+	return store_each(st, stmt, list_row, &w, error_r);
 }

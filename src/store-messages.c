@@ -227,13 +227,30 @@ store_message_get(struct store *st, int64_t id, struct store_message *m_r, const
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+struct message_walk {
+	store_message_cb *cb;
+	void *ctx;
+};
+
+static int
+message_row(sqlite3_stmt *stmt, void *arg)
+{
+	struct message_walk *w = arg;
+	struct store_message m;
+	int ret;
+
+	fill_message(stmt, &m);
+	ret = w->cb(&m, w->ctx);
+	store_message_clear(&m);
+	return ret;
+}
+
 int
 store_message_foreach(struct store *st, int64_t account_id, int state, store_message_cb *cb, void *ctx,
     const char **error_r)
 {
+	struct message_walk w = { cb, ctx };
 	sqlite3_stmt *stmt;
-	struct store_message m;
-	int rc, ret = 0;
 
 	if (store_prepare(st, state < 0 ?
 	    "SELECT " MSG_COLS " FROM messages m WHERE account_id = ? ORDER BY id" :
@@ -242,19 +259,7 @@ store_message_foreach(struct store *st, int64_t account_id, int state, store_mes
 	sqlite3_bind_int64(stmt, 1, account_id);
 	if (state >= 0)
 		sqlite3_bind_text(stmt, 2, store_msg_state_name((enum msg_state)state), -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		fill_message(stmt, &m);
-		ret = cb(&m, ctx);
-		store_message_clear(&m);
-		if (ret != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		ret = -1;
-	}
-	sqlite3_finalize(stmt);
-	return ret;
+	return store_each(st, stmt, message_row, &w, error_r);
 }
 
 int

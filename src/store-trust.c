@@ -103,26 +103,53 @@ store_trust_del(struct store *st, const char *store, const char *sha256, const c
 	return sqlite3_changes(store_db(st)) > 0;
 }
 
+struct trust_store_walk {
+	store_trust_store_cb *cb;
+	void *ctx;
+};
+
+static int
+trust_store_row(sqlite3_stmt *stmt, void *arg)
+{
+	struct trust_store_walk *w = arg;
+
+	return w->cb((const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int(stmt, 1),
+	    sqlite3_column_int(stmt, 2), w->ctx);
+}
+
 int
 store_trust_store_foreach(struct store *st, store_trust_store_cb *cb, void *ctx, const char **error_r)
 {
+	struct trust_store_walk w = { cb, ctx };
 	sqlite3_stmt *stmt;
-	int rc, ret = 0;
 
 	if (store_prepare(st, "SELECT s.name, (SELECT count(*) FROM trust_certs c WHERE c.store_id = s.id), "
 	    "(SELECT count(*) FROM accounts a WHERE a.trust = s.name) FROM trust_stores s ORDER BY s.name",
 	    &stmt, error_r) == -1)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((ret = cb((const char *)sqlite3_column_text(stmt, 0), sqlite3_column_int(stmt, 1),
-		    sqlite3_column_int(stmt, 2), ctx)) != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		ret = -1;
-	}
-	sqlite3_finalize(stmt);
+	return store_each(st, stmt, trust_store_row, &w, error_r);
+}
+
+struct trust_cert_walk {
+	store_trust_cert_cb *cb;
+	void *ctx;
+};
+
+static int
+trust_cert_row(sqlite3_stmt *stmt, void *arg)
+{
+	struct trust_cert_walk *w = arg;
+	struct store_trust_cert c;
+	int ret;
+
+	c.id = sqlite3_column_int64(stmt, 0);
+	c.store = store_col_dup(stmt, 1);
+	c.sha256 = store_col_dup(stmt, 2);
+	c.subject = store_col_dup(stmt, 3);
+	c.pem = store_col_dup(stmt, 4);
+	c.added = sqlite3_column_int64(stmt, 5);
+	ret = (c.store && c.sha256 && c.subject && c.pem) ? w->cb(&c, w->ctx) : -1;
+	store_trust_cert_clear(&c);
 	return ret;
 }
 
@@ -130,32 +157,14 @@ int
 store_trust_cert_foreach(struct store *st, const char *store, store_trust_cert_cb *cb, void *ctx,
     const char **error_r)
 {
+	struct trust_cert_walk w = { cb, ctx };
 	sqlite3_stmt *stmt;
-	struct store_trust_cert c;
-	int rc, ret = 0;
 
 	if (store_prepare(st, "SELECT c.id, s.name, c.sha256, c.subject, c.pem, c.added FROM trust_certs c "
 	    "JOIN trust_stores s ON s.id = c.store_id WHERE s.name = ? ORDER BY c.id", &stmt, error_r) == -1)
 		return -1;
 	sqlite3_bind_text(stmt, 1, store, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		c.id = sqlite3_column_int64(stmt, 0);
-		c.store = store_col_dup(stmt, 1);
-		c.sha256 = store_col_dup(stmt, 2);
-		c.subject = store_col_dup(stmt, 3);
-		c.pem = store_col_dup(stmt, 4);
-		c.added = sqlite3_column_int64(stmt, 5);
-		ret = (c.store && c.sha256 && c.subject && c.pem) ? cb(&c, ctx) : -1;
-		store_trust_cert_clear(&c);
-		if (ret != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		ret = -1;
-	}
-	sqlite3_finalize(stmt);
-	return ret;
+	return store_each(st, stmt, trust_cert_row, &w, error_r);
 }
 
 struct pem_buf {

@@ -74,26 +74,31 @@ store_user_del(struct store *st, const char *name, const char **error_r)
 	return rc > 0;
 }
 
+struct user_walk {
+	store_user_cb *cb;
+	void *ctx;
+};
+
+static int
+user_row(sqlite3_stmt *stmt, void *arg)
+{
+	struct user_walk *w = arg;
+	struct store_user u;
+	int ret;
+
+	fill_user(stmt, &u);
+	ret = w->cb(&u, w->ctx);
+	store_user_clear(&u);
+	return ret;
+}
+
 int
 store_user_foreach(struct store *st, store_user_cb *cb, void *ctx, const char **error_r)
 {
+	struct user_walk w = { cb, ctx };
 	sqlite3_stmt *stmt;
-	struct store_user u;
-	int rc, ret = 0;
 
 	if (store_prepare(st, "SELECT id, name, pwhash, admin FROM users ORDER BY name", &stmt, error_r) == -1)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		fill_user(stmt, &u);
-		ret = cb(&u, ctx);
-		store_user_clear(&u);
-		if (ret != 0)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		*error_r = store_error(st);
-		ret = -1;
-	}
-	sqlite3_finalize(stmt);
-	return ret;
+	return store_each(st, stmt, user_row, &w, error_r);
 }

@@ -193,6 +193,23 @@ store_run(struct store *st, sqlite3_stmt *stmt, int *rc_r, const char **error_r)
 	return sqlite3_changes(st->db);
 }
 
+int
+store_each(struct store *st, sqlite3_stmt *stmt, store_row_fn *row, void *arg, const char **error_r)
+{
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((ret = row(stmt, arg)) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		*error_r = store_error(st);
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
 char *
 store_col_dup(sqlite3_stmt *stmt, int col)
 {
