@@ -102,6 +102,58 @@ test_combine(void)
 	CHECK(bayes_combine(f, 60, NULL, NULL) > 0.999999, "strong spam scores near 1");
 }
 
+/*
+ * Near 1 a double has no room for 1 - 1e-30: the score must still rank
+ * messages by their evidence there (classify output feeds ROC measurements)
+ * and never tie at exactly 1, nor at 0 where doubles run out.
+ */
+static void
+test_tails(void)
+{
+	static double f[6000];
+	double prev = 0.0, score = 0.0;
+	int ordered = 1, crossed = 0;
+
+	for (unsigned n = 1; n <= 400; n++) {
+		for (unsigned i = 0; i < n; i++)
+			f[i] = 0.9;
+		score = bayes_combine(f, n, NULL, NULL);
+		if (!(score > prev) || score >= 1.0)
+			ordered = 0;
+		if (1.0 - score < BAYES_TAIL_HIGH)
+			crossed = 1;
+		prev = score;
+	}
+	CHECK(ordered && crossed, "1..400 spam tokens: scores rise strictly past 1 - 1e-9, never 1 (last %.17g)",
+	    score);
+	for (unsigned i = 0; i < 3000; i++)
+		f[i] = 1.0 - 1e-9;
+	prev = bayes_combine(f, 3000, NULL, NULL);
+	f[2999] = 1.0 - 1e-8;
+	score = bayes_combine(f, 3000, NULL, NULL);
+	CHECK(prev < 1.0 && score < prev, "3000 near-certain spam tokens: below 1 and one weaker token "
+	    "lowers it (%.17g > %.17g)", prev, score);
+	prev = 1.0;
+	ordered = 1;
+	crossed = 0;
+	for (unsigned n = 1; n <= 6000; n += 50) {
+		for (unsigned i = 0; i < n; i++)
+			f[i] = 0.1;
+		score = bayes_combine(f, n, NULL, NULL);
+		if (!(score < prev) || score <= 0.0)
+			ordered = 0;
+		if (score < BAYES_TAIL_LOW)
+			crossed = 1;
+		prev = score;
+	}
+	CHECK(ordered && crossed, "1..6000 ham tokens: scores fall strictly below 1e-300, never 0 (last %g)", score);
+	/* conflicting strong evidence stays in the middle */
+	for (unsigned i = 0; i < 200; i++)
+		f[i] = i % 2 ? 0.01 : 0.99;
+	score = bayes_combine(f, 200, NULL, NULL);
+	CHECK(score > 0.3 && score < 0.7, "100 strong spam and 100 strong ham tokens: unsure (%g)", score);
+}
+
 static void
 set(struct tokset *ts, const char *words)
 {
@@ -231,6 +283,7 @@ main(void)
 	test_token_prob();
 	test_chi2();
 	test_combine();
+	test_tails();
 	test_store();
 	return test_done();
 }
