@@ -14,6 +14,7 @@ const struct bayes_params bayes_default_params = {
 	.robx = 0.52,
 	.min_dev = 0.4,
 	.max_discriminators = 0,
+	.evidence_exponent = 0.3,
 	.ham_cutoff = 0.30,
 	.spam_cutoff = 0.70,
 };
@@ -333,9 +334,10 @@ tail(double l, double edge)
 }
 
 double
-bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hamminess_r)
+bayes_combine(const double *f, unsigned n, double exponent, double *spamminess_r, double *hamminess_r)
 {
 	double lf = 0.0, l1f = 0.0, lqh, lph, lqs, lps, lo, hi, score;
+	unsigned k;
 
 	if (n == 0) {
 		if (spamminess_r != NULL)
@@ -348,8 +350,17 @@ bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hammine
 		lf += log(f[i]);
 		l1f += log1p(-f[i]);
 	}
-	chi2_log(-2.0 * lf, n, &lqh, &lph);     /* H = 1 - qh = ph */
-	chi2_log(-2.0 * l1f, n, &lqs, &lps);    /* S = 1 - qs = ps */
+	/* n correlated tokens weigh as k = ceil(n^exponent) independent ones */
+	k = n;
+	if (exponent < 1.0) {
+		double ke = ceil(pow((double)n, exponent > 0.0 ? exponent : 0.0));
+
+		k = ke < 1.0 ? 1 : ke > (double)n ? n : (unsigned)ke;
+		lf *= (double)k / (double)n;
+		l1f *= (double)k / (double)n;
+	}
+	chi2_log(-2.0 * lf, k, &lqh, &lph);     /* H = 1 - qh = ph */
+	chi2_log(-2.0 * l1f, k, &lqs, &lps);    /* S = 1 - qs = ps */
 	if (spamminess_r != NULL)
 		*spamminess_r = exp(lps);
 	if (hamminess_r != NULL)
@@ -486,7 +497,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 		fatal("out of memory");
 	for (unsigned i = 0; i < use; i++)
 		f[i] = c[i].f;
-	r->score = bayes_combine(f, use, &r->spamminess, &r->hamminess);
+	r->score = bayes_combine(f, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
 	r->used = use;
 	for (unsigned i = 0; i < use && r->nwhy < BAYES_WHY; i++) {
 		r->why[r->nwhy].token = tokenize_set_text(ts, c[i].idx);

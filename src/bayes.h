@@ -11,8 +11,12 @@
  *     f(w) = (robs * robx + n * p(w)) / (robs + n),   n = s + h,
  * tokens with |f(w) - 0.5| < min_dev are ignored, all the others are kept
  * (or the max_discriminators most extreme ones, when that is not 0), and
- * Fisher's method combines them:
- *     S = 1 - C^-1(-2 ln prod(1 - f), 2N),  H = 1 - C^-1(-2 ln prod f, 2N),
+ * Fisher's method combines them, counting the N tokens as K = ceil(N^e)
+ * independent pieces of evidence (e = evidence_exponent; e = 1 is plain
+ * Fisher): the words of one message are far from independent, and without
+ * this a long message's score runs to 1e-100 on the strength of its length.
+ *     S = 1 - C^-1(-2 (K/N) ln prod(1 - f), 2K),
+ *     H = 1 - C^-1(-2 (K/N) ln prod f, 2K),
  *     score = (1 + S - H) / 2,
  * where C^-1 is the chi-square survival function, computed in logs. A
  * double cannot hold 1 - 1e-30, so scores within BAYES_TAIL_HIGH of 1 (and
@@ -37,6 +41,7 @@ struct bayes_params {
 	double robx;                /* the prior: probability of an unknown token */
 	double min_dev;             /* ignore tokens closer to 0.5 than this */
 	unsigned max_discriminators;    /* 0: every token beyond min_dev */
+	double evidence_exponent;   /* N tokens count as ceil(N^e) independent ones */
 	double ham_cutoff;          /* score < ham_cutoff: ham */
 	double spam_cutoff;         /* score >= spam_cutoff: spam */
 };
@@ -94,7 +99,7 @@ double bayes_token_prob(uint64_t s, uint64_t h, uint64_t nspam, uint64_t nham, c
  * for scores below BAYES_TAIL_LOW): monotonic in the evidence, 1 or 0 only
  * for infinite evidence.
  */
-double bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hamminess_r);
+double bayes_combine(const double *f, unsigned n, double exponent, double *spamminess_r, double *hamminess_r);
 /* The chi-square survival function for x2 with 2*k degrees of freedom. */
 double bayes_chi2q(double x2, unsigned k);
 

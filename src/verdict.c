@@ -30,6 +30,8 @@ static const struct setting settings[] = {
 	{ "min_dev", K_DOUBLE, B(min_dev), 0, 0.49, "tokens nearer 0.5 are ignored" },
 	{ "max_discriminators", K_UINT, B(max_discriminators), 0, 100000,
 	    "tokens used per message (0: all beyond min_dev)" },
+	{ "evidence_exponent", K_DOUBLE, B(evidence_exponent), 0, 1,
+	    "N tokens weigh as N^this independent ones (1: plain Fisher)" },
 	{ "dnsbl_zones", K_ZONES_DNSBL, 0, 0, 0, "DNSBL zones, comma-separated (empty: off)" },
 	{ "uribl_zones", K_ZONES_URIBL, 0, 0, 0, "URIBL zones, comma-separated (empty: off)" },
 	{ "dnsbl_weight", K_DOUBLE, R(dnsbl_weight), -1, 1, "added to the score per DNSBL hit" },
