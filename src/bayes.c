@@ -334,10 +334,12 @@ tail(double l, double edge)
 }
 
 double
-bayes_combine(const double *f, unsigned n, double exponent, double *spamminess_r, double *hamminess_r)
+bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+    double *hamminess_r)
 {
 	double lf = 0.0, l1f = 0.0, lqh, lph, lqs, lps, lo, hi, score;
-	unsigned k;
+	double sf[TOKENIZE_FAMILIES] = { 0 }, s1f[TOKENIZE_FAMILIES] = { 0 };
+	unsigned nf[TOKENIZE_FAMILIES] = { 0 }, k = 0;
 
 	if (n == 0) {
 		if (spamminess_r != NULL)
@@ -347,17 +349,24 @@ bayes_combine(const double *f, unsigned n, double exponent, double *spamminess_r
 		return 0.5;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		lf += log(f[i]);
-		l1f += log1p(-f[i]);
-	}
-	/* n correlated tokens weigh as k = ceil(n^exponent) independent ones */
-	k = n;
-	if (exponent < 1.0) {
-		double ke = ceil(pow((double)n, exponent > 0.0 ? exponent : 0.0));
+		int fam = family != NULL && family[i] > 0 && family[i] < TOKENIZE_FAMILIES ? family[i] : 0;
 
-		k = ke < 1.0 ? 1 : ke > (double)n ? n : (unsigned)ke;
-		lf *= (double)k / (double)n;
-		l1f *= (double)k / (double)n;
+		sf[fam] += log(f[i]);
+		s1f[fam] += log1p(-f[i]);
+		nf[fam]++;
+	}
+	/* the N tokens of a family weigh as K = ceil(N^exponent) independent ones */
+	for (int fam = 0; fam < TOKENIZE_FAMILIES; fam++) {
+		double ke;
+		unsigned kf;
+
+		if (nf[fam] == 0)
+			continue;
+		ke = exponent >= 1.0 ? (double)nf[fam] : ceil(pow((double)nf[fam], exponent > 0.0 ? exponent : 0.0));
+		kf = ke < 1.0 ? 1 : ke > (double)nf[fam] ? nf[fam] : (unsigned)ke;
+		lf += sf[fam] * (double)kf / (double)nf[fam];
+		l1f += s1f[fam] * (double)kf / (double)nf[fam];
+		k += kf;
 	}
 	chi2_log(-2.0 * lf, k, &lqh, &lph);     /* H = 1 - qh = ph */
 	chi2_log(-2.0 * l1f, k, &lqs, &lps);    /* S = 1 - qs = ps */
@@ -455,6 +464,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 	struct cand *c = malloc((n + 1) * sizeof(*c));
 	sqlite3_stmt *st = NULL;
 	double *f;
+	int *fam = NULL;
 	unsigned use;
 
 	if (c == NULL)
@@ -493,11 +503,13 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 	for (use = 0; use < nc && (p->max_discriminators == 0 || use < p->max_discriminators) &&
 	    c[use].dist >= p->min_dev; use++)
 		;
-	if ((f = calloc(use + 1, sizeof(*f))) == NULL)
+	if ((f = calloc(use + 1, sizeof(*f))) == NULL || (fam = calloc(use + 1, sizeof(*fam))) == NULL)
 		fatal("out of memory");
-	for (unsigned i = 0; i < use; i++)
+	for (unsigned i = 0; i < use; i++) {
 		f[i] = c[i].f;
-	r->score = bayes_combine(f, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
+		fam[i] = tokenize_set_family(ts, c[i].idx);
+	}
+	r->score = bayes_combine(f, fam, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
 	r->used = use;
 	for (unsigned i = 0; i < use && r->nwhy < BAYES_WHY; i++) {
 		r->why[r->nwhy].token = tokenize_set_text(ts, c[i].idx);
@@ -507,6 +519,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 		r->nwhy++;
 	}
 	free(f);
+	free(fam);
 	free(c);
 	return 0;
 }

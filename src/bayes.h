@@ -11,12 +11,14 @@
  *     f(w) = (robs * robx + n * p(w)) / (robs + n),   n = s + h,
  * tokens with |f(w) - 0.5| < min_dev are ignored, all the others are kept
  * (or the max_discriminators most extreme ones, when that is not 0), and
- * Fisher's method combines them, counting the N tokens as K = ceil(N^e)
- * independent pieces of evidence (e = evidence_exponent; e = 1 is plain
- * Fisher): the words of one message are far from independent, and without
- * this a long message's score runs to 1e-100 on the strength of its length.
- *     S = 1 - C^-1(-2 (K/N) ln prod(1 - f), 2K),
- *     H = 1 - C^-1(-2 (K/N) ln prod f, 2K),
+ * Fisher's method combines them. The tokens of one message are far from
+ * independent, and plain Fisher lets a long message's score run to 1e-100 on
+ * the strength of its length; so the N_j tokens of each family j (plain
+ * words; marks: header, URL and other prefixed tokens, see tokenize.h) count
+ * as K_j = ceil(N_j^e) independent pieces of evidence (e = evidence_exponent;
+ * e = 1 is plain Fisher), L_j being the family's log sum:
+ *     S = 1 - C^-1(-2 sum_j (K_j/N_j) L_j(1 - f), 2K),
+ *     H = 1 - C^-1(-2 sum_j (K_j/N_j) L_j(f), 2K),    K = sum_j K_j,
  *     score = (1 + S - H) / 2,
  * where C^-1 is the chi-square survival function, computed in logs. A
  * double cannot hold 1 - 1e-30, so scores within BAYES_TAIL_HIGH of 1 (and
@@ -93,13 +95,15 @@ int bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const str
 /* The probability f(w) of one token with counts s and h (exposed for tests). */
 double bayes_token_prob(uint64_t s, uint64_t h, uint64_t nspam, uint64_t nham, const struct bayes_params *p);
 /*
- * Fisher's combining of n probabilities (exposed for tests). Scores whose
+ * Fisher's combining of n probabilities (exposed for tests), family[i] the
+ * token family of f[i] (NULL: all one family). Scores whose
  * distance to 1 is d < BAYES_TAIL_HIGH come out as 1 - E K / (K + u), where
  * E = BAYES_TAIL_HIGH, K = 1000 and u = ln E - ln d (likewise E K / (K + u)
  * for scores below BAYES_TAIL_LOW): monotonic in the evidence, 1 or 0 only
  * for infinite evidence.
  */
-double bayes_combine(const double *f, unsigned n, double exponent, double *spamminess_r, double *hamminess_r);
+double bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+    double *hamminess_r);
 /* The chi-square survival function for x2 with 2*k degrees of freedom. */
 double bayes_chi2q(double x2, unsigned k);
 
