@@ -465,6 +465,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 	sqlite3_stmt *st = NULL;
 	double *f;
 	int *fam = NULL;
+	unsigned top[BAYES_WHY], k;
 	unsigned use;
 
 	if (c == NULL)
@@ -499,24 +500,31 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 		nc++;
 	}
 	sqlite3_finalize(st);
-	qsort(c, nc, sizeof(*c), cand_cmp);
-	for (use = 0; use < nc && (p->max_discriminators == 0 || use < p->max_discriminators) &&
-	    c[use].dist >= p->min_dev; use++)
-		;
+	if (p->max_discriminators != 0 && nc > p->max_discriminators) {
+		qsort(c, nc, sizeof(*c), cand_cmp);
+		use = p->max_discriminators;
+	} else
+		use = (unsigned)nc;
 	if ((f = calloc(use + 1, sizeof(*f))) == NULL || (fam = calloc(use + 1, sizeof(*fam))) == NULL)
 		fatal("out of memory");
 	for (unsigned i = 0; i < use; i++) {
 		f[i] = c[i].f;
 		fam[i] = tokenize_set_family(ts, c[i].idx);
+		/* the why: the BAYES_WHY strongest, strongest first */
+		if (r->nwhy == BAYES_WHY && cand_cmp(&c[i], &c[top[BAYES_WHY - 1]]) >= 0)
+			continue;
+		for (k = r->nwhy < BAYES_WHY ? r->nwhy++ : BAYES_WHY - 1; k > 0 && cand_cmp(&c[i], &c[top[k - 1]]) < 0;
+		    k--)
+			top[k] = top[k - 1];
+		top[k] = i;
 	}
 	r->score = bayes_combine(f, fam, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
 	r->used = use;
-	for (unsigned i = 0; i < use && r->nwhy < BAYES_WHY; i++) {
-		r->why[r->nwhy].token = tokenize_set_text(ts, c[i].idx);
-		r->why[r->nwhy].prob = c[i].f;
-		r->why[r->nwhy].spam = c[i].spam;
-		r->why[r->nwhy].ham = c[i].ham;
-		r->nwhy++;
+	for (k = 0; k < r->nwhy; k++) {
+		r->why[k].token = tokenize_set_text(ts, c[top[k]].idx);
+		r->why[k].prob = c[top[k]].f;
+		r->why[k].spam = c[top[k]].spam;
+		r->why[k].ham = c[top[k]].ham;
 	}
 	free(f);
 	free(fam);
