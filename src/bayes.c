@@ -665,3 +665,37 @@ out:
 	b->generation = own ? newgen : -1;
 	return 0;
 }
+
+int
+bayes_expire(sqlite3 *db, int64_t before_day, unsigned *removed_r, const char **error_r)
+{
+	sqlite3_stmt *del = NULL;
+	int own = sqlite3_get_autocommit(db), ok = 0;
+
+	*removed_r = 0;
+	if (own && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(db, error_r);
+	if (sqlite3_prepare_v2(db, "DELETE FROM bayes_tokens WHERE spam + ham <= 1 AND last_seen < ?", -1, &del,
+	    NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(del, 1, before_day);
+	if (sqlite3_step(del) != SQLITE_DONE)
+		goto out;
+	*removed_r = (unsigned)sqlite3_changes(db);
+	/* working sets elsewhere hold the removed counts: make them reload */
+	if (*removed_r > 0 && sqlite3_exec(db, "UPDATE bayes_meta SET generation = generation + 1 WHERE id = 1",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto out;
+	ok = 1;
+out:
+	if (!ok) {
+		*error_r = sqlite3_errmsg(db);
+		if (own)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		*removed_r = 0;
+	}
+	sqlite3_finalize(del);
+	return ok ? 0 : -1;
+}

@@ -120,4 +120,12 @@ void bayes_discard(struct bayes *b);
 /* Pending (unflushed) messages. */
 unsigned bayes_pending(const struct bayes *b);
 
+/*
+ * Forgets the tokens that only one trained message ever had and that no
+ * training has touched since before before_day (a day number, Unix time /
+ * 86400): most of a database is such tokens, and they decide little. Other
+ * processes' working sets see the change through the generation.
+ */
+int bayes_expire(sqlite3 *db, int64_t before_day, unsigned *removed_r, const char **error_r);
+
 #endif

@@ -3,6 +3,7 @@
  * policy, and what the Bayes database holds.
  */
 #include "cmd.h"
+#include "filter.h"
 #include "store.h"
 #include "verdict.h"
 
@@ -10,17 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char filter_usage[] =
     "usage: popgate filter show [-c FILE]\n"
+    "       popgate filter expire [-c FILE]\n"
     "       popgate filter set KEY VALUE [-c FILE]\n"
     "       popgate filter unset KEY [-c FILE]\n"
     "       popgate filter policy OWNER/NAME [--spam quarantine|tag] [--subject-prefix TEXT]\n"
     "               [--quarantine-days N] [--delete-upstream yes|no] [-c FILE]\n"
     "Settings (unset: the default): ham_cutoff, spam_cutoff, robs, robx, min_dev,\n"
-    "max_discriminators, evidence_exponent, min_training, dnsbl_zones, uribl_zones\n"
-    "(comma-separated; empty: off), dnsbl_weight, uribl_weight, trusted_networks (CIDR list),\n"
-    "dns_timeout_ms. A running daemon picks changes up with the next message.\n";
+    "max_discriminators, evidence_exponent, min_training, token_days, dnsbl_zones,\n"
+    "uribl_zones (comma-separated; empty: off), dnsbl_weight, uribl_weight,\n"
+    "trusted_networks (CIDR list), dns_timeout_ms. A running daemon picks changes\n"
+    "up with the next message. expire forgets the Bayes tokens that only one\n"
+    "trained message had and that no training touched for token_days days (365;\n"
+    "the daemon does it hourly).\n";
 
 static long long
 scalar(sqlite3 *db, const char *sql)
@@ -55,9 +61,9 @@ show(struct store *st)
 		return 1;
 	}
 	printf("ham_cutoff = %g\nspam_cutoff = %g\nrobs = %g\nrobx = %g\nmin_dev = %g\n"
-	    "max_discriminators = %u\nevidence_exponent = %g\nmin_training = %u\n", c.bayes.ham_cutoff,
-	    c.bayes.spam_cutoff, c.bayes.robs, c.bayes.robx, c.bayes.min_dev, c.bayes.max_discriminators,
-	    c.bayes.evidence_exponent, c.min_training);
+	    "max_discriminators = %u\nevidence_exponent = %g\nmin_training = %u\ntoken_days = %u\n",
+	    c.bayes.ham_cutoff, c.bayes.spam_cutoff, c.bayes.robs, c.bayes.robx, c.bayes.min_dev,
+	    c.bayes.max_discriminators, c.bayes.evidence_exponent, c.min_training, c.token_days);
 	print_zones("dnsbl_zones", c.rules.dnsbl, c.rules.ndnsbl);
 	print_zones("uribl_zones", c.rules.uribl, c.rules.nuribl);
 	printf("dnsbl_weight = %g\nuribl_weight = %g\ntrusted_networks = %zu extra\ndns_timeout_ms = %d\n",
@@ -174,7 +180,7 @@ cmd_filter(int argc, char **argv)
 		return 2;
 	}
 	verb = argv[optind++];
-	want = strcmp(verb, "show") == 0 ? 0 : strcmp(verb, "set") == 0 ? 2 : strcmp(verb, "unset") == 0 ? 1 :
+	want = strcmp(verb, "show") == 0 || strcmp(verb, "expire") == 0 ? 0 : strcmp(verb, "set") == 0 ? 2 : strcmp(verb, "unset") == 0 ? 1 :
 	    strcmp(verb, "policy") == 0 ? 1 : -1;
 	if (want == -1 || argc - optind != want) {
 		fputs(filter_usage, stderr);
@@ -198,6 +204,16 @@ cmd_filter(int argc, char **argv)
 		goto out;
 	if (strcmp(verb, "show") == 0)
 		rc = show(st);
+	else if (strcmp(verb, "expire") == 0) {
+		unsigned n;
+
+		if (filter_token_expire(st, (int64_t)time(NULL), &n, &error) == -1) {
+			fprintf(stderr, "popgate: %s\n", error);
+		} else {
+			printf("%u token%s of single messages expired\n", n, n == 1 ? "" : "s");
+			rc = 0;
+		}
+	}
 	else if (strcmp(verb, "policy") == 0)
 		rc = policy(st, argv[optind], spam, prefix, days, upstream);
 	else if (verdict_setting_set(store_db(st), argv[optind], want == 2 ? argv[optind + 1] : NULL, &error) == -1) {

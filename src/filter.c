@@ -79,6 +79,20 @@ filter_bayes_unlock(void)
 	pthread_mutex_unlock(&filter_lock);
 }
 
+int
+filter_token_expire(struct store *st, int64_t now, unsigned *count_r, const char **error_r)
+{
+	struct verdict_config c;
+	int rc;
+
+	*count_r = 0;
+	if (verdict_config_load(store_db(st), &c, error_r) == -1)
+		return -1;
+	rc = c.token_days == 0 ? 0 : bayes_expire(store_db(st), now / 86400 - (int64_t)c.token_days, count_r, error_r);
+	verdict_config_clear(&c);
+	return rc;
+}
+
 /* "quarantine" unless the account says "tag"; prefix gets its Subject prefix ("" for none). */
 static int
 account_tags(sqlite3 *db, int64_t account_id, char *prefix, size_t size)

@@ -69,6 +69,12 @@ int filter_quarantine_delete(struct store *st, int64_t message_id, const char **
 /* Deletes quarantined messages older than their account's quarantine_days. */
 int filter_quarantine_expire(struct store *st, int64_t now, unsigned *count_r, const char **error_r);
 
+/*
+ * Forgets Bayes tokens of a single trained message whose last training is
+ * older than the token_days setting (0: never); the count removed.
+ */
+int filter_token_expire(struct store *st, int64_t now, unsigned *count_r, const char **error_r);
+
 /* Whether addr matches a list pattern ("*@example.com", "bob@*", exact; case-insensitive). */
 int filter_pattern_match(const char *pattern, const char *addr);
 

@@ -565,13 +565,17 @@ timer_thread(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (store_account_foreach(st, NULL, collect_id, &ids, &error) == -1)
 			log_warnx("sync", "listing accounts: %s", error);
-		/* Quarantine expiry rides on the same clock, at most once an hour. */
+		/* Quarantine and token expiry ride on the same clock, at most once an hour. */
 		if (now - last_expiry >= EXPIRY_EVERY) {
 			last_expiry = now;
 			if (filter_quarantine_expire(st, (int64_t)now, &expired, &error) == -1)
 				log_warnx("sync", "quarantine expiry: %s", error);
 			else if (expired > 0)
 				log_info("sync", "%u quarantined messages expired", expired);
+			if (filter_token_expire(st, (int64_t)now, &expired, &error) == -1)
+				log_warnx("sync", "token expiry: %s", error);
+			else if (expired > 0)
+				log_info("sync", "%u Bayes tokens of single messages expired", expired);
 		}
 		pthread_mutex_lock(&s->lock);
 		for (size_t i = 0; i < ids.n; i++)

@@ -44,6 +44,8 @@ static const struct setting settings[] = {
 	{ "rspamd_weight", K_DOUBLE, R(rspamd_weight), -1, 1, "added to the score when rspamd says spam" },
 	{ "min_training", K_UINT, offsetof(struct verdict_config, min_training), 0, 1000000,
 	    "spam and ham messages Bayes needs before it is asked" },
+	{ "token_days", K_UINT, offsetof(struct verdict_config, token_days), 0, 100000,
+	    "days a token of one trained message is kept after its training (0: forever)" },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -58,6 +60,7 @@ defaults(struct verdict_config *c)
 	c->rules.spamd_weight = 0.5;
 	c->rules.rspamd_weight = 0.5;
 	c->min_training = 10;
+	c->token_days = 365;
 }
 
 static int

@@ -28,6 +28,9 @@ struct verdict_config {
 	 * instead of calling everything unsure.
 	 */
 	unsigned min_training;
+	/* Tokens seen in one trained message are forgotten this many days after
+	 * their last training (0: never); see bayes_expire(). */
+	unsigned token_days;
 };
 
 enum verdict_class { VERDICT_HAM, VERDICT_UNSURE, VERDICT_SPAM };

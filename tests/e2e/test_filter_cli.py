@@ -118,6 +118,41 @@ def classify_ranks_near_certain_spam(ctx):
 
 
 @tap.test
+def expire_forgets_old_tokens_of_single_messages(ctx):
+    def counts():
+        with db(ctx) as c:
+            return [c.execute("SELECT count(*) FROM bayes_tokens WHERE spam + ham %s" % w).fetchone()[0]
+                    for w in ("= 1", "> 1")]
+    unique = os.path.join(ctx["dir"], "unique.eml")
+    with open(unique, "w", newline="") as f:
+        f.write(message(90, "quokka wombat platypus echidna dingo".split(), "Zoo notes", "keeper@zoo.example"))
+    run(ctx, "train", "--ham", unique)
+    single, common = counts()
+    assert single > 0 and common > 0, (single, common)
+    p = run(ctx, "filter", "expire")
+    assert p.stdout == "0 tokens of single messages expired\n", p.stdout
+    with db(ctx) as c:
+        c.execute("UPDATE bayes_tokens SET last_seen = last_seen - 400")
+        gen = c.execute("SELECT generation FROM bayes_meta").fetchone()[0]
+    # 0 keeps them forever
+    run(ctx, "filter", "set", "token_days", "0")
+    assert run(ctx, "filter", "expire").stdout.startswith("0 tokens"), "token_days 0 must keep every token"
+    run(ctx, "filter", "unset", "token_days")
+    p = run(ctx, "filter", "expire")
+    assert p.stdout == "%d tokens of single messages expired\n" % single, p.stdout
+    assert counts() == [0, common], (counts(), common)
+    assert totals(ctx) == (20, 21), "message totals stay"
+    with db(ctx) as c:
+        assert c.execute("SELECT generation FROM bayes_meta").fetchone()[0] > gen, "working sets must reload"
+    # what remains still classifies
+    p = run(ctx, "classify", ctx["spam"][27], ctx["ham"][27])
+    assert [line.split("\t")[1] for line in p.stdout.splitlines()] == ["spam", "ham"], p.stdout
+    # untraining a message whose tokens expired takes back only what is there
+    run(ctx, "train", "--ham", "--untrain", unique)
+    assert totals(ctx) == (20, 20) and counts() == [0, common], (totals(ctx), counts())
+
+
+@tap.test
 def classify_why_names_tokens(ctx):
     p = run(ctx, "classify", "--why", ctx["spam"][25])
     import json

@@ -170,11 +170,22 @@ def the_daemon_expires_old_quarantine_by_itself(env):
     env.pg.cli("filter", "policy", "q/main", "--quarantine-days", "30")
     with sqlite3.connect(env.db) as c:
         c.execute("UPDATE messages SET fetched_at = fetched_at - 40 * 86400 WHERE id = ?", (qid,))
+        # and the training is more than a year old: the tokens only one
+        # message ever had go with it (token_days, 365 by default)
+        c.execute("UPDATE bayes_tokens SET last_seen = last_seen - 400")
+        singles = c.execute("SELECT count(*) FROM bayes_tokens WHERE spam + ham = 1").fetchone()[0]
+        common = c.execute("SELECT count(*) FROM bayes_tokens WHERE spam + ham > 1").fetchone()[0]
+    assert singles > 0 and common > 0, (singles, common)
     # No command: the restarted daemon's own timer expires it.
     env.pg.stop()
     env.pg.start()
     peers.wait_until(lambda: quarantined(env) == [], 20, interval=0.3, what="expiry by the daemon")
     assert "1 quarantined messages expired" in env.pg.log(), "the daemon did not say it expired mail"
+    assert "%d Bayes tokens of single messages expired" % singles in env.pg.log(), env.pg.log()[-2000:]
+    with sqlite3.connect(env.db) as c:
+        left = c.execute("SELECT count(*) FROM bayes_tokens WHERE spam + ham = 1").fetchone()[0]
+        kept = c.execute("SELECT count(*) FROM bayes_tokens WHERE spam + ham > 1").fetchone()[0]
+    assert (left, kept) == (0, common), (left, kept, common)
     assert len(download(env)) == 2, "expiry must not touch the mail the client sees"
 
 
