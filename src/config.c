@@ -1,6 +1,8 @@
 #include "config.h"
 #include "log.h"
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -372,7 +374,52 @@ finish(struct config *cf, char *err, size_t errlen)
 		snprintf(err, errlen, "[dns] mode = doh needs at least one doh_url");
 		return -1;
 	}
+	for (size_t i = 0; cf->dns_mode == DNS_MODE_DOH && i < cf->doh_url_count; i++) {
+		if (config_doh_bootstrap_check(cf, cf->doh_url[i], err, errlen) == -1)
+			return -1;
+	}
 	return 0;
+}
+
+int
+config_doh_bootstrap_check(const struct config *cf, const char *url, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+	unsigned char tmp[16];
+	int ok = 0;
+
+	if (u == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		snprintf(err, errlen, "[dns] bad doh_url %s", url);
+		goto out;
+	}
+	if (host[0] == '[' || inet_pton(AF_INET, host, tmp) == 1) {
+		ok = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < cf->dns_bootstrap_count; i++) {
+		const char *b = cf->dns_bootstrap[i];
+		size_t hl = strlen(host), pl = strlen(port);
+
+		if (strncasecmp(b, host, hl) == 0 && b[hl] == ':' &&
+		    strncmp(b + hl + 1, port, pl) == 0 && b[hl + 1 + pl] == ':') {
+			ok = 1;
+			goto out;
+		}
+	}
+	snprintf(err, errlen, "[dns] doh_url %s: host %s has no bootstrap entry (bootstrap = %s:%s:ADDRESS); "
+	    "popgate never asks the system resolver for it", url, host, host, port);
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return ok ? 0 : -1;
 }
 
 struct config *

@@ -61,4 +61,10 @@ void config_free(struct config **cfp);
 /* Joins the state dir with name into a new string. */
 char *config_state_path(const struct config *cf, const char *name);
 
+/*
+ * Whether a DoH URL's host is an IP literal or has a bootstrap entry for
+ * its port: popgate never asks the system resolver for a DoH server.
+ */
+int config_doh_bootstrap_check(const struct config *cf, const char *url, char *err, size_t errlen);
+
 #endif

@@ -61,51 +61,6 @@ new_multi(void)
 	return m;
 }
 
-/* Every DoH host must be an IP literal or have a bootstrap entry. */
-static int
-check_bootstrap(const struct config *cf, const char *url, const char **error_r)
-{
-	CURLU *u = curl_url();
-	char *host = NULL, *port = NULL;
-	unsigned char tmp[16];
-	int ok = 0;
-
-	if (u == NULL) {
-		*error_r = "out of memory";
-		return -1;
-	}
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-		snprintf(errbuf, sizeof(errbuf), "bad doh_url %s", url);
-		*error_r = errbuf;
-		goto out;
-	}
-	if (host[0] == '[' || inet_pton(AF_INET, host, tmp) == 1) {
-		ok = 1;
-		goto out;
-	}
-	for (size_t i = 0; i < cf->dns_bootstrap_count; i++) {
-		const char *b = cf->dns_bootstrap[i];
-		size_t hl = strlen(host), pl = strlen(port);
-
-		if (strncasecmp(b, host, hl) == 0 && b[hl] == ':' &&
-		    strncmp(b + hl + 1, port, pl) == 0 && b[hl + 1 + pl] == ':') {
-			ok = 1;
-			goto out;
-		}
-	}
-	snprintf(errbuf, sizeof(errbuf),
-	    "doh_url host %s has no bootstrap entry (bootstrap = %s:%s:ADDRESS); "
-	    "popgate never asks the system resolver for it", host, host, port);
-	*error_r = errbuf;
-out:
-	curl_free(host);
-	curl_free(port);
-	curl_url_cleanup(u);
-	return ok ? 0 : -1;
-}
-
 static void
 active_add(struct doh *d, struct resolver_query *q)
 {
@@ -644,8 +599,10 @@ resolver_doh_start(struct resolver *r, const char **error_r)
 		return -1;
 	}
 	for (size_t i = 0; i < cf->doh_url_count && i < CONFIG_MAX_DOH; i++) {
-		if (check_bootstrap(cf, cf->doh_url[i], error_r) == -1)
+		if (config_doh_bootstrap_check(cf, cf->doh_url[i], errbuf, sizeof(errbuf)) == -1) {
+			*error_r = errbuf;
 			return -1;
+		}
 		r->up[i].url = cf->doh_url[i];
 		r->nup++;
 	}

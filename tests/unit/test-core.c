@@ -63,6 +63,16 @@ main(void)
 	config_free(&cf);
 	cf = load("[dns]\nmode = doh\ndoh_url = http://plain.example/dns-query\n", err, sizeof(err));
 	CHECK(cf == NULL && strstr(err, "doh_url") != NULL, "doh_url without https refused");
+	cf = load("[dns]\nmode = doh\ndoh_url = https://doh.example/dns-query\n", err, sizeof(err));
+	CHECK(cf == NULL && strstr(err, "host doh.example has no bootstrap entry (bootstrap = doh.example:443:") != NULL,
+	    "check-config refuses a DoH host without bootstrap: %s", err);
+	cf = load("[dns]\nmode = doh\nbootstrap = doh.example:8443:127.0.0.1\ndoh_url = https://doh.example:8443/q\n",
+	    err, sizeof(err));
+	CHECK(cf != NULL, "bootstrap before or after the doh_url counts");
+	config_free(&cf);
+	cf = load("[dns]\nmode = system\ndoh_url = https://doh.example/dns-query\n", err, sizeof(err));
+	CHECK(cf != NULL, "a doh_url is not checked while mode = system");
+	config_free(&cf);
 	cf = load("this is not ini\n", err, sizeof(err));
 	CHECK(cf == NULL && strstr(err, ":1:") != NULL, "garbage reported at line 1");
 
