@@ -682,6 +682,9 @@ class Popgate:
 
 # ------------------------------------------------------- test registration
 
+_stopping = False       # set once the peers are being stopped
+
+
 class Env:
     """What a test file shares: a temp folder, the peers it started (stopped
     in reverse order by close()), and logs to show when a test fails."""
@@ -712,6 +715,8 @@ class Env:
         sys.stdout.flush()
 
     def close(self):
+        global _stopping
+        _stopping = True     # a SIGTERM now must not cut the stopping short
         for p in reversed(self._peers):
             try:
                 p.stop()
@@ -735,16 +740,35 @@ def test(fn):
     return tap.test(wrapper)
 
 
+def _exit_on_signal(signum, frame):
+    """SIGTERM or SIGHUP ends the file the way Ctrl-C does, through the
+    teardown, so no daemonized Dovecot or stunnel outlives it (once: a
+    signal while the peers are being stopped is ignored)."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    print(f"# {signal.Signals(signum).name}: stopping the peers")
+    sys.stdout.flush()
+    raise SystemExit(128 + signum)
+
+
 def main(setup, prefix="popgate-e2e-"):
     """Runs the registered tests with one Env: setup(env) starts the peers
     the file shares; if it fails, their logs are shown and everything it
-    started is stopped before bailing out."""
+    started is stopped before bailing out. The peers are stopped too when
+    the file is interrupted (Ctrl-C, SIGTERM from a harness's timeout,
+    SIGHUP)."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _exit_on_signal)
+
     def _setup():
         env = Env(prefix)
         try:
             setup(env)
-        except Exception:
-            env.dump_logs()
+        except BaseException as e:
+            if isinstance(e, Exception):
+                env.dump_logs()
             env.close()
             raise
         return env
