@@ -760,7 +760,8 @@ def main(setup, prefix="popgate-e2e-"):
     the file is interrupted (Ctrl-C, SIGTERM from a harness's timeout,
     SIGHUP)."""
     for s in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, _exit_on_signal)
+        if signal.getsignal(s) != signal.SIG_IGN:     # nohup stays nohup
+            signal.signal(s, _exit_on_signal)
 
     def _setup():
         env = Env(prefix)
