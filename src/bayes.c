@@ -13,7 +13,8 @@ const struct bayes_params bayes_default_params = {
 	.robs = 0.1,
 	.robx = 0.52,
 	.min_dev = 0.4,
-	.max_discriminators = 150,
+	.max_discriminators = 0,
+	.evidence_exponent = 0.3,
 	.ham_cutoff = 0.30,
 	.spam_cutoff = 0.70,
 };
@@ -251,87 +252,94 @@ logaddexp(double a, double b)
 }
 
 /*
- * Survival (q) and distribution (p) of chi-square with 2k degrees of
- * freedom at x2, each computed directly so neither loses its small values
- * to cancellation: q = e^-m sum_{i<k} m^i/i!, p = e^-m sum_{i>=k} m^i/i!.
+ * log of sum_{i=from}^{to-1} e^-m m^i / i!, to == 0 meaning to infinity: the
+ * Poisson terms by plain multiplication, rescaled before they overflow, so
+ * neither tail loses its small values to underflow or cancellation.
+ */
+static double
+log_poisson(double m, unsigned from, unsigned to)
+{
+	double off = -m + (double)from * log(m) - lgamma((double)from + 1.0);
+	double t = 1.0, s = 1.0;
+
+	for (unsigned i = from + 1; to == 0 || i < to; i++) {
+		t *= m / (double)i;
+		s += t;
+		if (s > 1e250) {
+			off += log(s);
+			t /= s;
+			s = 1.0;
+		}
+		if (to == 0 && ((double)i > m && t < s * 1e-17))
+			break;
+		if (to == 0 && i - from > 10000000)
+			break;
+	}
+	return off + log(s);
+}
+
+/*
+ * Logs of the survival (q) and distribution (p) of chi-square with 2k
+ * degrees of freedom at x2: q = e^-m sum_{i<k} m^i/i!, p = 1 - q, the
+ * smaller one of the two always summed on its own.
  */
 static void
-chi2(double x2, unsigned k, double *q_r, double *p_r)
+chi2_log(double x2, unsigned k, double *lq_r, double *lp_r)
 {
-	double m = x2 / 2.0, lm, lt, ls, q, p;
+	double m = x2 / 2.0, lq, lp;
 
 	if (k == 0 || m <= 0.0) {
-		*q_r = 1.0;
-		*p_r = 0.0;
+		*lq_r = 0.0;
+		*lp_r = -INFINITY;
 		return;
 	}
-	if (m < 700.0) {
-		/* e^-m does not underflow: the Poisson terms directly, all <= 1 */
-		double term = exp(-m), sum = term;
-
-		for (unsigned i = 1; i < k; i++) {
-			term *= m / (double)i;
-			sum += term;
-		}
-		q = sum > 1.0 ? 1.0 : sum;
-		if (q < 0.5)
-			p = 1.0 - q;
-		else {
-			/* the lower tail as its own series, from term k on */
-			term *= m / (double)k;
-			sum = term;
-			for (unsigned i = k + 1; i < k + 100000 && term > sum * 1e-17; i++) {
-				term *= m / (double)i;
-				sum += term;
-			}
-			p = sum > 1.0 - q ? 1.0 - q : sum;
-		}
-		*q_r = q;
-		*p_r = p;
-		return;
+	lq = log_poisson(m, 0, k);
+	if (lq > 0.0)
+		lq = 0.0;
+	if (lq < -M_LN2)
+		lp = log1p(-exp(lq));
+	else {
+		lp = log_poisson(m, k, 0);
+		if (lp > -M_LN2)
+			lp = log1p(-exp(lq));
 	}
-	lm = log(m);
-	lt = ls = -m;
-	for (unsigned i = 1; i < k; i++) {
-		lt += lm - log((double)i);
-		ls = logaddexp(ls, lt);
-	}
-	q = exp(ls);
-	if (q > 1.0)
-		q = 1.0;
-	if (q < 0.5) {
-		p = 1.0 - q;
-	} else {
-		/* the lower tail as its own series */
-		lt = -m + (double)k * lm - lgamma((double)k + 1.0);
-		ls = lt;
-		for (unsigned i = k + 1; i < k + 100000; i++) {
-			lt += lm - log((double)i);
-			ls = logaddexp(ls, lt);
-			if (lt < ls - 40.0 && (double)i > m)
-				break;
-		}
-		p = exp(ls);
-		if (p > 1.0 - q)
-			p = 1.0 - q;
-	}
-	*q_r = q;
-	*p_r = p;
+	*lq_r = lq;
+	*lp_r = lp;
 }
 
 double
 bayes_chi2q(double x2, unsigned k)
 {
-	double q, p;
+	double lq, lp;
 
-	chi2(x2, k, &q, &p);
-	return q;
+	chi2_log(x2, k, &lq, &lp);
+	return exp(lq);
+}
+
+/*
+ * A double holds 1 - 1e-30 as 1, so scores beyond 1 - BAYES_TAIL_HIGH (and,
+ * where doubles run out, below BAYES_TAIL_LOW) are placed on a log scale
+ * inside that last stretch: edge * K / (K + u), u the nats of evidence
+ * beyond the edge. Their order is the order of the evidence, never a tie
+ * at exactly 1 or 0.
+ */
+#define TAIL_K 1000.0
+
+static double
+tail(double l, double edge)
+{
+	double u = log(edge) - l;
+
+	return edge * TAIL_K / (TAIL_K + u);
 }
 
 double
-bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hamminess_r)
+bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+    double *hamminess_r)
 {
-	double lf = 0.0, l1f = 0.0, qh, ph, qs, ps, score;
+	double lf = 0.0, l1f = 0.0, lqh, lph, lqs, lps, lo, hi, score;
+	double sf[TOKENIZE_FAMILIES] = { 0 }, s1f[TOKENIZE_FAMILIES] = { 0 };
+	unsigned nf[TOKENIZE_FAMILIES] = { 0 }, k = 0;
 
 	if (n == 0) {
 		if (spamminess_r != NULL)
@@ -341,19 +349,41 @@ bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hammine
 		return 0.5;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		lf += log(f[i]);
-		l1f += log1p(-f[i]);
+		int fam = family != NULL && family[i] > 0 && family[i] < TOKENIZE_FAMILIES ? family[i] : 0;
+
+		sf[fam] += log(f[i]);
+		s1f[fam] += log1p(-f[i]);
+		nf[fam]++;
 	}
-	chi2(-2.0 * lf, n, &qh, &ph);   /* H = 1 - qh = ph */
-	chi2(-2.0 * l1f, n, &qs, &ps);  /* S = 1 - qs = ps */
+	/* the N tokens of a family weigh as K = ceil(N^exponent) independent ones */
+	for (int fam = 0; fam < TOKENIZE_FAMILIES; fam++) {
+		double ke;
+		unsigned kf;
+
+		if (nf[fam] == 0)
+			continue;
+		ke = exponent >= 1.0 ? (double)nf[fam] : ceil(pow((double)nf[fam], exponent > 0.0 ? exponent : 0.0));
+		kf = ke < 1.0 ? 1 : ke > (double)nf[fam] ? nf[fam] : (unsigned)ke;
+		lf += sf[fam] * (double)kf / (double)nf[fam];
+		l1f += s1f[fam] * (double)kf / (double)nf[fam];
+		k += kf;
+	}
+	chi2_log(-2.0 * lf, k, &lqh, &lph);     /* H = 1 - qh = ph */
+	chi2_log(-2.0 * l1f, k, &lqs, &lps);    /* S = 1 - qs = ps */
 	if (spamminess_r != NULL)
-		*spamminess_r = ps;
+		*spamminess_r = exp(lps);
 	if (hamminess_r != NULL)
-		*hamminess_r = ph;
-	/* (1 + S - H) / 2 = (ps + qh) / 2, without cancellation for hams */
-	score = (ps + qh) / 2.0;
-	if (score < 0.0)
-		score = 0.0;
+		*hamminess_r = exp(lph);
+	/* score = (1 + S - H) / 2 = (ps + qh) / 2, 1 - score = (qs + ph) / 2 */
+	lo = logaddexp(lps, lqh) - M_LN2;
+	hi = logaddexp(lqs, lph) - M_LN2;
+	if (hi < log(BAYES_TAIL_HIGH))
+		return 1.0 - tail(hi, BAYES_TAIL_HIGH);
+	if (lo < log(BAYES_TAIL_LOW))
+		return tail(lo, BAYES_TAIL_LOW);
+	score = exp(lo);
+	if (!(score >= 0.0))
+		score = 0.5;
 	if (score > 1.0)
 		score = 1.0;
 	return score;
@@ -434,6 +464,8 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 	struct cand *c = malloc((n + 1) * sizeof(*c));
 	sqlite3_stmt *st = NULL;
 	double *f;
+	int *fam = NULL;
+	unsigned top[BAYES_WHY], k;
 	unsigned use;
 
 	if (c == NULL)
@@ -468,23 +500,34 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 		nc++;
 	}
 	sqlite3_finalize(st);
-	qsort(c, nc, sizeof(*c), cand_cmp);
-	for (use = 0; use < nc && use < p->max_discriminators && c[use].dist >= p->min_dev; use++)
-		;
-	if ((f = calloc(use + 1, sizeof(*f))) == NULL)
+	if (p->max_discriminators != 0 && nc > p->max_discriminators) {
+		qsort(c, nc, sizeof(*c), cand_cmp);
+		use = p->max_discriminators;
+	} else
+		use = (unsigned)nc;
+	if ((f = calloc(use + 1, sizeof(*f))) == NULL || (fam = calloc(use + 1, sizeof(*fam))) == NULL)
 		fatal("out of memory");
-	for (unsigned i = 0; i < use; i++)
+	for (unsigned i = 0; i < use; i++) {
 		f[i] = c[i].f;
-	r->score = bayes_combine(f, use, &r->spamminess, &r->hamminess);
+		fam[i] = tokenize_set_family(ts, c[i].idx);
+		/* the why: the BAYES_WHY strongest, strongest first */
+		if (r->nwhy == BAYES_WHY && cand_cmp(&c[i], &c[top[BAYES_WHY - 1]]) >= 0)
+			continue;
+		for (k = r->nwhy < BAYES_WHY ? r->nwhy++ : BAYES_WHY - 1; k > 0 && cand_cmp(&c[i], &c[top[k - 1]]) < 0;
+		    k--)
+			top[k] = top[k - 1];
+		top[k] = i;
+	}
+	r->score = bayes_combine(f, fam, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
 	r->used = use;
-	for (unsigned i = 0; i < use && r->nwhy < BAYES_WHY; i++) {
-		r->why[r->nwhy].token = tokenize_set_text(ts, c[i].idx);
-		r->why[r->nwhy].prob = c[i].f;
-		r->why[r->nwhy].spam = c[i].spam;
-		r->why[r->nwhy].ham = c[i].ham;
-		r->nwhy++;
+	for (k = 0; k < r->nwhy; k++) {
+		r->why[k].token = tokenize_set_text(ts, c[top[k]].idx);
+		r->why[k].prob = c[top[k]].f;
+		r->why[k].spam = c[top[k]].spam;
+		r->why[k].ham = c[top[k]].ham;
 	}
 	free(f);
+	free(fam);
 	free(c);
 	return 0;
 }

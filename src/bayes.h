@@ -9,12 +9,22 @@
  *     p(w) = (s/nspam) / (s/nspam + h/nham)
  * is shrunk towards robx with strength robs,
  *     f(w) = (robs * robx + n * p(w)) / (robs + n),   n = s + h,
- * tokens with |f(w) - 0.5| < min_dev are ignored, at most max_discriminators
- * of the most extreme ones are kept, and Fisher's method combines them:
- *     S = 1 - C^-1(-2 ln prod(1 - f), 2N),  H = 1 - C^-1(-2 ln prod f, 2N),
+ * tokens with |f(w) - 0.5| < min_dev are ignored, all the others are kept
+ * (or the max_discriminators most extreme ones, when that is not 0), and
+ * Fisher's method combines them. The tokens of one message are far from
+ * independent, and plain Fisher lets a long message's score run to 1e-100 on
+ * the strength of its length; so the N_j tokens of each family j (plain
+ * words; marks: header, URL and other prefixed tokens, see tokenize.h) count
+ * as K_j = ceil(N_j^e) independent pieces of evidence (e = evidence_exponent;
+ * e = 1 is plain Fisher), L_j being the family's log sum:
+ *     S = 1 - C^-1(-2 sum_j (K_j/N_j) L_j(1 - f), 2K),
+ *     H = 1 - C^-1(-2 sum_j (K_j/N_j) L_j(f), 2K),    K = sum_j K_j,
  *     score = (1 + S - H) / 2,
- * where C^-1 is the chi-square survival function. Below ham_cutoff a message
- * is ham, from spam_cutoff on spam, unsure in between.
+ * where C^-1 is the chi-square survival function, computed in logs. A
+ * double cannot hold 1 - 1e-30, so scores within BAYES_TAIL_HIGH of 1 (and
+ * below BAYES_TAIL_LOW) keep the order of their evidence on a log scale in
+ * that last stretch rather than all becoming 1 (see bayes_combine). Below
+ * ham_cutoff a message is ham, from spam_cutoff on spam, unsure in between.
  *
  * It owns none of the policy (that is verdict's) and never reads messages
  * (tokenize hands it token sets). A struct bayes is not thread-safe: callers
@@ -32,12 +42,16 @@ struct bayes_params {
 	double robs;                /* strength of the prior */
 	double robx;                /* the prior: probability of an unknown token */
 	double min_dev;             /* ignore tokens closer to 0.5 than this */
-	unsigned max_discriminators;
+	unsigned max_discriminators;    /* 0: every token beyond min_dev */
+	double evidence_exponent;   /* N tokens count as ceil(N^e) independent ones */
 	double ham_cutoff;          /* score < ham_cutoff: ham */
 	double spam_cutoff;         /* score >= spam_cutoff: spam */
 };
 
 extern const struct bayes_params bayes_default_params;
+
+#define BAYES_TAIL_HIGH 1e-9
+#define BAYES_TAIL_LOW 1e-300
 
 #define BAYES_WHY 12
 
@@ -80,8 +94,16 @@ int bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const str
 
 /* The probability f(w) of one token with counts s and h (exposed for tests). */
 double bayes_token_prob(uint64_t s, uint64_t h, uint64_t nspam, uint64_t nham, const struct bayes_params *p);
-/* Fisher's combining of n probabilities (exposed for tests). */
-double bayes_combine(const double *f, unsigned n, double *spamminess_r, double *hamminess_r);
+/*
+ * Fisher's combining of n probabilities (exposed for tests), family[i] the
+ * token family of f[i] (NULL: all one family). Scores whose
+ * distance to 1 is d < BAYES_TAIL_HIGH come out as 1 - E K / (K + u), where
+ * E = BAYES_TAIL_HIGH, K = 1000 and u = ln E - ln d (likewise E K / (K + u)
+ * for scores below BAYES_TAIL_LOW): monotonic in the evidence, 1 or 0 only
+ * for infinite evidence.
+ */
+double bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+    double *hamminess_r);
 /* The chi-square survival function for x2 with 2*k degrees of freedom. */
 double bayes_chi2q(double x2, unsigned k);
 

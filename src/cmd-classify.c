@@ -178,7 +178,9 @@ cmd_classify(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		printf("%s\t%s\t%.10g", c.files.path[i], verdict_class_name(r->cls), r->score);
+		/* 10 digits, all 17 where the ranking lives beyond them */
+		printf(1.0 - r->score < 1e-8 ? "%s\t%s\t%.17g" : "%s\t%s\t%.10g", c.files.path[i],
+		    verdict_class_name(r->cls), r->score);
 		if (r->reasons != NULL)
 			printf("\t%s", r->reasons);
 		putchar('\n');

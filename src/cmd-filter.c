@@ -18,8 +18,8 @@ static const char filter_usage[] =
     "       popgate filter policy OWNER/NAME [--spam quarantine|tag] [--subject-prefix TEXT]\n"
     "               [--quarantine-days N] [--delete-upstream yes|no] [-c FILE]\n"
     "Settings (unset: the default): ham_cutoff, spam_cutoff, robs, robx, min_dev,\n"
-    "max_discriminators, min_training, dnsbl_zones, uribl_zones (comma-separated;\n"
-    "empty: off), dnsbl_weight, uribl_weight, trusted_networks (CIDR list),\n"
+    "max_discriminators, evidence_exponent, min_training, dnsbl_zones, uribl_zones\n"
+    "(comma-separated; empty: off), dnsbl_weight, uribl_weight, trusted_networks (CIDR list),\n"
     "dns_timeout_ms. A running daemon picks changes up with the next message.\n";
 
 static long long
@@ -55,8 +55,9 @@ show(struct store *st)
 		return 1;
 	}
 	printf("ham_cutoff = %g\nspam_cutoff = %g\nrobs = %g\nrobx = %g\nmin_dev = %g\n"
-	    "max_discriminators = %u\nmin_training = %u\n", c.bayes.ham_cutoff, c.bayes.spam_cutoff, c.bayes.robs,
-	    c.bayes.robx, c.bayes.min_dev, c.bayes.max_discriminators, c.min_training);
+	    "max_discriminators = %u\nevidence_exponent = %g\nmin_training = %u\n", c.bayes.ham_cutoff,
+	    c.bayes.spam_cutoff, c.bayes.robs, c.bayes.robx, c.bayes.min_dev, c.bayes.max_discriminators,
+	    c.bayes.evidence_exponent, c.min_training);
 	print_zones("dnsbl_zones", c.rules.dnsbl, c.rules.ndnsbl);
 	print_zones("uribl_zones", c.rules.uribl, c.rules.nuribl);
 	printf("dnsbl_weight = %g\nuribl_weight = %g\ntrusted_networks = %zu extra\ndns_timeout_ms = %d\n",

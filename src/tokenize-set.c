@@ -13,6 +13,7 @@
 struct tok {
 	uint64_t hash;
 	uint32_t off;
+	uint32_t family;        /* TOKENIZE_WORD or TOKENIZE_MARK */
 };
 
 struct tokset {
@@ -112,6 +113,12 @@ tokenize_set_text(const struct tokset *ts, size_t i)
 }
 
 int
+tokenize_set_family(const struct tokset *ts, size_t i)
+{
+	return (int)ts->v[i].family;
+}
+
+int
 tokenize_set_full(const struct tokset *ts)
 {
 	return ts->n >= ts->max;
@@ -168,6 +175,7 @@ tokenize_set_add(struct tokset *ts, const char *prefix, const char *word, size_t
 	memcpy(ts->text + ts->text_len, buf, len + 1);
 	ts->v[ts->n].hash = h;
 	ts->v[ts->n].off = (uint32_t)ts->text_len;
+	ts->v[ts->n].family = memchr(buf, ':', len) != NULL ? TOKENIZE_MARK : TOKENIZE_WORD;
 	ts->text_len += len + 1;
 	ts->idx[s] = (uint32_t)ts->n + 1;
 	ts->n++;

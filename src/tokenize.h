@@ -97,6 +97,16 @@ size_t tokenize_set_count(const struct tokset *ts);
 uint64_t tokenize_set_hash(const struct tokset *ts, size_t i);
 /* The token's text (valid until the set is cleared). */
 const char *tokenize_set_text(const struct tokset *ts, size_t i);
+/*
+ * The token's family, for the classifier, which weighs the evidence of each
+ * family on its own: TOKENIZE_WORD for plain words and CJK bigrams (of the
+ * body and the Subject), TOKENIZE_MARK for every token with a ':' in it (the
+ * header, URL, address, HTML, part and summary tokens).
+ */
+#define TOKENIZE_WORD 0
+#define TOKENIZE_MARK 1
+#define TOKENIZE_FAMILIES 2
+int tokenize_set_family(const struct tokset *ts, size_t i);
 /* Adds prefix+word (prefix may be ""); duplicates are ignored. */
 void tokenize_set_add(struct tokset *ts, const char *prefix, const char *word, size_t len);
 /* Whether the set reached its cap. */

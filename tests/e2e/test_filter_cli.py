@@ -98,6 +98,26 @@ def classify_prints_path_verdict_score(ctx):
 
 
 @tap.test
+def classify_ranks_near_certain_spam(ctx):
+    # a double cannot hold 1 - 1e-30: scores this close to 1 must still be
+    # printed apart, ordered by their evidence, for ROC measurements. Plain
+    # Fisher (every token independent evidence) takes these short test
+    # messages that far.
+    run(ctx, "filter", "set", "evidence_exponent", "1")
+    try:
+        weaker = os.path.join(ctx["dir"], "weaker.eml")
+        with open(weaker, "w", newline="") as f:
+            f.write(message(26, SPAM_WORDS[:-1], "WIN BIG", "promo@casino.example"))
+        p = run(ctx, "classify", ctx["spam"][26], weaker)
+    finally:
+        run(ctx, "filter", "unset", "evidence_exponent")
+    (_, v1, s1), (_, v2, s2) = [line.split("\t") for line in p.stdout.splitlines()]
+    assert v1 == v2 == "spam", p.stdout
+    assert 1.0 - 1e-8 < float(s2) < float(s1) < 1.0, p.stdout
+    assert len(s1.rstrip("0")) >= 12, s1
+
+
+@tap.test
 def classify_why_names_tokens(ctx):
     p = run(ctx, "classify", "--why", ctx["spam"][25])
     import json

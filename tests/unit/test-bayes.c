@@ -17,7 +17,7 @@
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
 
 static const struct bayes_params hand = {
-	.robs = 0.45, .robx = 0.5, .min_dev = 0.1, .max_discriminators = 150, .ham_cutoff = 0.2,
+	.robs = 0.45, .robx = 0.5, .min_dev = 0.1, .max_discriminators = 150, .evidence_exponent = 1.0, .ham_cutoff = 0.2,
 	.spam_cutoff = 0.9,
 };
 
@@ -65,7 +65,7 @@ test_combine(void)
 
 	/* one token: S = f, H = 1 - f, score = f */
 	f[0] = 0.8;
-	score = bayes_combine(f, 1, &s, &h);
+	score = bayes_combine(f, NULL, 1, 1.0, &s, &h);
 	CHECK(NEAR(score, 0.8) && NEAR(s, 0.8) && NEAR(h, 0.2), "one token scores its own f (%.12f)", score);
 	/*
 	 * 0.9 and 0.8: prod(1-f) = 0.02, S = 1 - 0.02 (1 - ln 0.02) = 0.9017595399;
@@ -74,32 +74,104 @@ test_combine(void)
 	 */
 	f[0] = 0.9;
 	f[1] = 0.8;
-	score = bayes_combine(f, 2, &s, &h);
+	score = bayes_combine(f, NULL, 2, 1.0, &s, &h);
 	CHECK(NEAR(s, 0.9017595398914371), "S for 0.9, 0.8 is %.12f", s);
 	CHECK(NEAR(h, 0.043477071780133936), "H for 0.9, 0.8 is %.12f", h);
 	CHECK(NEAR(score, 0.9291412340556515), "score for 0.9, 0.8 is %.12f", score);
 	/* opposite evidence cancels */
 	f[0] = 0.9;
 	f[1] = 0.1;
-	CHECK(NEAR(bayes_combine(f, 2, NULL, NULL), 0.5), "0.9 and 0.1 give 0.5");
+	CHECK(NEAR(bayes_combine(f, NULL, 2, 1.0, NULL, NULL), 0.5), "0.9 and 0.1 give 0.5");
 	/* three tokens, worked the same way: 0.8112921832 */
 	f[0] = 0.99;
 	f[1] = 0.2;
 	f[2] = 0.7;
-	score = bayes_combine(f, 3, NULL, NULL);
+	score = bayes_combine(f, NULL, 3, 1.0, NULL, NULL);
 	CHECK(NEAR(score, 0.8112921831631932), "score for 0.99, 0.2, 0.7 is %.12f", score);
+	/*
+	 * the same three counted as K = ceil(3^0.3) = 2 independent tokens,
+	 * both log sums scaled by K/N = 2/3: m = -(2/3) ln 0.0024 = 4.02152,
+	 * S = 1 - e^-m (1 + m) = 0.9099860676; m = -(2/3) ln 0.1386 = 1.31752,
+	 * H = 1 - e^-m (1 + m) = 0.3793438671; score 0.7653211002
+	 */
+	score = bayes_combine(f, NULL, 3, 0.3, &s, &h);
+	CHECK(NEAR(s, 0.9099860675731162) && NEAR(h, 0.37934386711373824) && NEAR(score, 0.7653211002296889),
+	    "exponent 0.3: 3 tokens weigh as 2, score %.12f", score);
+	/*
+	 * two families, 0.99 and 0.2 words and 0.7 a mark: K = ceil(2^0.3) + 1
+	 * = 3, every token counts and the score is plain Fisher's 0.8112921832
+	 */
+	{
+		int fam[3] = { TOKENIZE_WORD, TOKENIZE_WORD, TOKENIZE_MARK };
+
+		score = bayes_combine(f, fam, 3, 0.3, NULL, NULL);
+		CHECK(NEAR(score, 0.8112921831631932), "exponent 0.3, families of 2 and 1: plain Fisher (%.12f)",
+		    score);
+	}
 	/* no tokens: neutral */
-	CHECK(bayes_combine(f, 0, NULL, NULL) == 0.5, "no evidence gives 0.5");
+	CHECK(bayes_combine(f, NULL, 0, 1.0, NULL, NULL) == 0.5, "no evidence gives 0.5");
 	/* much ham evidence: tiny but still ordered, not a flat 0 */
 	for (int i = 0; i < 60; i++)
 		f[i] = 0.01;
-	score = bayes_combine(f, 60, NULL, NULL);
+	score = bayes_combine(f, NULL, 60, 1.0, NULL, NULL);
 	f[59] = 0.02;
-	CHECK(score > 0.0 && score < 1e-20 && bayes_combine(f, 60, NULL, NULL) > score,
+	CHECK(score > 0.0 && score < 1e-20 && bayes_combine(f, NULL, 60, 1.0, NULL, NULL) > score,
 	    "strong ham scores stay ordered (%g)", score);
 	for (int i = 0; i < 60; i++)
 		f[i] = 0.99;
-	CHECK(bayes_combine(f, 60, NULL, NULL) > 0.999999, "strong spam scores near 1");
+	CHECK(bayes_combine(f, NULL, 60, 1.0, NULL, NULL) > 0.999999, "strong spam scores near 1");
+}
+
+/*
+ * Near 1 a double has no room for 1 - 1e-30: the score must still rank
+ * messages by their evidence there (classify output feeds ROC measurements)
+ * and never tie at exactly 1, nor at 0 where doubles run out.
+ */
+static void
+test_tails(void)
+{
+	static double f[6000];
+	double prev = 0.0, score = 0.0;
+	int ordered = 1, crossed = 0;
+
+	for (unsigned n = 1; n <= 400; n++) {
+		for (unsigned i = 0; i < n; i++)
+			f[i] = 0.9;
+		score = bayes_combine(f, NULL, n, 1.0, NULL, NULL);
+		if (!(score > prev) || score >= 1.0)
+			ordered = 0;
+		if (1.0 - score < BAYES_TAIL_HIGH)
+			crossed = 1;
+		prev = score;
+	}
+	CHECK(ordered && crossed, "1..400 spam tokens: scores rise strictly past 1 - 1e-9, never 1 (last %.17g)",
+	    score);
+	for (unsigned i = 0; i < 3000; i++)
+		f[i] = 1.0 - 1e-9;
+	prev = bayes_combine(f, NULL, 3000, 1.0, NULL, NULL);
+	f[2999] = 1.0 - 1e-8;
+	score = bayes_combine(f, NULL, 3000, 1.0, NULL, NULL);
+	CHECK(prev < 1.0 && score < prev, "3000 near-certain spam tokens: below 1 and one weaker token "
+	    "lowers it (%.17g > %.17g)", prev, score);
+	prev = 1.0;
+	ordered = 1;
+	crossed = 0;
+	for (unsigned n = 1; n <= 6000; n += 50) {
+		for (unsigned i = 0; i < n; i++)
+			f[i] = 0.1;
+		score = bayes_combine(f, NULL, n, 1.0, NULL, NULL);
+		if (!(score < prev) || score <= 0.0)
+			ordered = 0;
+		if (score < BAYES_TAIL_LOW)
+			crossed = 1;
+		prev = score;
+	}
+	CHECK(ordered && crossed, "1..6000 ham tokens: scores fall strictly below 1e-300, never 0 (last %g)", score);
+	/* conflicting strong evidence stays in the middle */
+	for (unsigned i = 0; i < 200; i++)
+		f[i] = i % 2 ? 0.01 : 0.99;
+	score = bayes_combine(f, NULL, 200, 1.0, NULL, NULL);
+	CHECK(score > 0.3 && score < 0.7, "100 strong spam and 100 strong ham tokens: unsure (%g)", score);
 }
 
 static void
@@ -231,6 +303,7 @@ main(void)
 	test_token_prob();
 	test_chi2();
 	test_combine();
+	test_tails();
 	test_store();
 	return test_done();
 }

@@ -49,6 +49,16 @@ load(const char *name)
 	return rc;
 }
 
+static int
+family(const char *tok)
+{
+	for (size_t i = 0; i < tokenize_set_count(ts); i++) {
+		if (strcmp(tokenize_set_text(ts, i), tok) == 0)
+			return tokenize_set_family(ts, i);
+	}
+	return -1;
+}
+
 #define HAS(tok) CHECK(has(tok), "%s has token %s", fixture, tok)
 #define HASNT(tok) CHECK(!has(tok), "%s has no token %s", fixture, tok)
 
@@ -87,6 +97,12 @@ test_multipart(void)
 	HASNT("nohdr:message-id");
 	HASNT("html:tag:p");    /* tag names are not tokens */
 	CHECK(info.from != NULL && strcmp(info.from, "alice@example.org") == 0, "From address gathered");
+	/* the classifier weighs words and marks as separate bodies of evidence */
+	CHECK(family("quarterly") == TOKENIZE_WORD && family("plain") == TOKENIZE_WORD,
+	    "body and Subject words are words");
+	CHECK(family("subj:quarterly") == TOKENIZE_MARK && family("from:dom:example.org") == TOKENIZE_MARK &&
+	    family("hseq:from>to") == TOKENIZE_MARK && family("part:text/html") == TOKENIZE_MARK,
+	    "header and part tokens are marks");
 }
 
 static void
@@ -178,6 +194,8 @@ test_japanese(void)
 	HAS("無料");
 	HAS("登録");
 	HAS("お得");
+	CHECK(family("無料") == TOKENIZE_WORD && family("subj:無料") == TOKENIZE_MARK,
+	    "CJK bigrams are words, with subj: a mark");
 	HAS("from:販売");
 	HAS("url:jp.example.jp");
 	HAS("charset:iso-2022-jp");
