@@ -467,6 +467,54 @@ conn_fill(struct conn *c, int64_t deadline)
 }
 
 /*
+ * The loop both line readers share: fills the input buffer until it holds
+ * a LF, then returns 1 with *line_r at the line's first byte, *len_r its
+ * length without the CRLF (or bare LF) and *end_r the input position just
+ * past the LF; nothing is consumed. With partial set, it returns 0 as soon
+ * as bytes of a line whose LF has not come yet are buffered (*len_r of
+ * them, less a last CR that may belong to the CRLF). Without it, a line
+ * longer than size (or than the input buffer) puts the conn into discard
+ * mode: its bytes are dropped as they come, up to its LF. A CONN_* code
+ * when filling fails.
+ */
+static int
+conn_find_line(struct conn *c, int64_t deadline, size_t size, int partial,
+    char **line_r, size_t *len_r, size_t *end_r)
+{
+	size_t avail, len;
+	char *p, *lf;
+	int r;
+
+	for (;;) {
+		p = c->in + c->in_pos;
+		avail = c->in_len - c->in_pos;
+		lf = memchr(p, '\n', avail);
+		len = lf != NULL ? (size_t)(lf - p) : avail;
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (lf != NULL) {
+			*line_r = p;
+			*len_r = len;
+			*end_r = (size_t)(lf - c->in) + 1;
+			return 1;
+		}
+		if (partial) {
+			if (len > 0) {
+				*line_r = p;
+				*len_r = len;
+				return 0;
+			}
+		} else if (c->discarding || avail > size || avail == sizeof c->in) {
+			/* Keep a last CR: it may belong to the CRLF. */
+			c->discarding = 1;
+			c->in_pos += len;
+		}
+		if ((r = conn_fill(c, deadline)) < 0)
+			return r;
+	}
+}
+
+/*
  * Bytes are consumed only once a whole line is there, so a timeout loses
  * nothing. A line that cannot fit in buf (or in the input buffer) puts the
  * conn into discard mode until its LF, which survives timeouts too.
@@ -475,87 +523,51 @@ ssize_t
 conn_read_line(struct conn *c, char *buf, size_t size, int timeout_ms)
 {
 	int64_t deadline = conn_deadline(timeout_ms);
-	size_t avail, len;
-	char *p, *lf;
+	size_t len, end;
+	char *p;
 	int r;
 
 	if (size == 0)
 		return CONN_TOOLONG;
-	for (;;) {
-		p = c->in + c->in_pos;
-		avail = c->in_len - c->in_pos;
-		lf = memchr(p, '\n', avail);
-		if (lf != NULL) {
-			len = (size_t)(lf - p);
-			c->in_pos += len + 1;
-			if (len > 0 && p[len - 1] == '\r')
-				len--;
-			if (c->discarding || len > size - 1) {
-				c->discarding = 0;
-				buf[0] = '\0';
-				return CONN_TOOLONG;
-			}
-			memcpy(buf, p, len);
-			buf[len] = '\0';
-			return (ssize_t)len;
-		}
-		if (c->discarding || avail > size || avail == sizeof c->in) {
-			/* Keep a last CR: it may belong to the CRLF. */
-			c->discarding = 1;
-			if (avail > 0 && p[avail - 1] == '\r')
-				c->in_pos = c->in_len - 1;
-			else
-				c->in_pos = c->in_len;
-		}
-		if ((r = conn_fill(c, deadline)) < 0) {
-			buf[0] = '\0';
-			return r;
-		}
+	if ((r = conn_find_line(c, deadline, size, 0, &p, &len, &end)) < 0) {
+		buf[0] = '\0';
+		return r;
 	}
+	c->in_pos = end;
+	if (c->discarding || len > size - 1) {
+		c->discarding = 0;
+		buf[0] = '\0';
+		return CONN_TOOLONG;
+	}
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return (ssize_t)len;
 }
 
 ssize_t
 conn_read_line_part(struct conn *c, char *buf, size_t size, int *eol_r, int timeout_ms)
 {
 	int64_t deadline = conn_deadline(timeout_ms);
-	size_t avail, len;
-	char *p, *lf;
+	size_t len, end;
+	char *p;
 	int r;
 
 	*eol_r = 0;
 	if (size == 0)
 		return CONN_TOOLONG;
-	for (;;) {
-		p = c->in + c->in_pos;
-		avail = c->in_len - c->in_pos;
-		lf = memchr(p, '\n', avail);
-		if (lf != NULL) {
-			len = (size_t)(lf - p);
-			if (len > 0 && p[len - 1] == '\r')
-				len--;
-			if (len <= size) {
-				memcpy(buf, p, len);
-				c->in_pos = (size_t)(lf - c->in) + 1;
-				*eol_r = 1;
-				return (ssize_t)len;
-			}
-			memcpy(buf, p, size);
-			c->in_pos += size;
-			return (ssize_t)size;
-		}
-		len = avail;
-		if (len > 0 && p[len - 1] == '\r')
-			len--;		/* may be the CR of CRLF */
-		if (len > 0) {
-			if (len > size)
-				len = size;
-			memcpy(buf, p, len);
-			c->in_pos += len;
-			return (ssize_t)len;
-		}
-		if ((r = conn_fill(c, deadline)) < 0)
-			return r;
+	if ((r = conn_find_line(c, deadline, size, 1, &p, &len, &end)) < 0)
+		return r;
+	if (r == 1 && len <= size) {
+		memcpy(buf, p, len);
+		c->in_pos = end;
+		*eol_r = 1;
+		return (ssize_t)len;
 	}
+	if (len > size)
+		len = size;
+	memcpy(buf, p, len);
+	c->in_pos += len;
+	return (ssize_t)len;
 }
 
 int

@@ -3,7 +3,10 @@ certificates behave as the gateway tests assume, and each real client
 downloads the nasty messages from Dovecot in the form the gateway tests
 expect. If this file fails, the gateway tests' verdicts mean nothing."""
 import os
+import signal
 import ssl
+import subprocess
+import sys
 
 import clients
 import mailgen
@@ -149,6 +152,68 @@ def big_message_direct(env):
     got = clients.poplib_download(env.dovecot.port_tls, "big@pop.test", "pw", "implicit",
                                   ctx(env), host="localhost")
     assert got[0][1] == big
+
+
+SIGTERM_CHILD = """\
+import time
+import peers
+from peers import test
+
+
+def setup(env):
+    ca = peers.CA(env.dir)
+    cert, key = ca.issue()
+    d = env.start(peers.Dovecot(env.dir, cert, key))
+    st = env.start(peers.Stunnel(env.dir, d.port_plain, cert, key))
+    print(f"# peers {env.dir} {d.pid} {st.proc.pid}", flush=True)
+
+
+@test
+def waits(env):
+    time.sleep(60)
+
+
+peers.main(setup, prefix="popgate-sigterm-")
+"""
+
+
+@test
+def sigterm_stops_every_peer(env):
+    # A harness that times a file out sends SIGTERM: the daemonized Dovecot
+    # and stunnel must not outlive the file, nor its temp folder.
+    script = peers.write_file(os.path.join(env.dir, "sigterm_child.py"), SIGTERM_CHILD)
+    child_env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(peers.__file__)))
+    p = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, text=True,
+                         env=child_env)
+    try:
+        line = ""
+        for line in p.stdout:
+            if line.startswith("# peers "):
+                break
+        assert line.startswith("# peers "), f"the child started no peers: {line!r}"
+        tmp, dovecot_pid, stunnel_pid = line.split()[2:5]
+        assert peers.pid_alive(int(dovecot_pid)) and peers.pid_alive(int(stunnel_pid))
+        p.send_signal(signal.SIGTERM)
+        rest = p.stdout.read()
+        rc = p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 128 + signal.SIGTERM, f"exit status {rc}: {rest!r}"
+    assert "SIGTERM: stopping the peers" in rest, rest
+    assert not peers.pid_alive(int(dovecot_pid)), "Dovecot outlived the file"
+    assert not peers.pid_alive(int(stunnel_pid)), "stunnel outlived the file"
+    left = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if tmp.encode() in f.read():
+                    left.append(int(d))
+        except OSError:
+            pass
+    assert not left, f"processes still running from {tmp}: {left}"
+    assert not os.path.exists(tmp), f"{tmp} was left behind"
 
 
 if __name__ == "__main__":

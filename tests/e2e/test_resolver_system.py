@@ -19,7 +19,7 @@ SCRIPT = r"""
 set -e
 ip link set lo up
 mount --bind "$T/resolv.conf" /etc/resolv.conf
-unbound -d -c "$T/unbound.conf" &
+unbound -d -c "$UNBOUND_CONF" &
 UB=$!
 trap 'kill $UB' EXIT
 i=0
@@ -43,36 +43,14 @@ class Ctx:
 def setup():
     c = Ctx()
     c.tmp = tempfile.mkdtemp(prefix="popgate-sysdns-")
-    shutil.copy(dohpeers.zone_file(), os.path.join(c.tmp, "mail.test.zone"))
-    with open(os.path.join(c.tmp, "unbound.conf"), "w") as f:
-        f.write(f"""server:
-  interface: 127.0.0.1@53
-  port: 53
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{c.tmp}"
-  pidfile: "{c.tmp}/unbound.pid"
-  use-syslog: no
-  logfile: "{c.tmp}/unbound.log"
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "test." nodefault
-remote-control:
-  control-enable: no
-auth-zone:
-  name: "mail.test."
-  zonefile: "{c.tmp}/mail.test.zone"
-  for-downstream: yes
-  for-upstream: no
-  fallback-enabled: no
-""")
+    # unbound's configuration is the shared one, on port 53 of the namespace's
+    # loopback; the script below starts it there.
+    c.unbound = dohpeers.Unbound(c.tmp, do53_port=53, start=False)
     with open(os.path.join(c.tmp, "resolv.conf"), "w") as f:
         f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     with open(os.path.join(c.tmp, "system.ini"), "w") as f:
         f.write(f"[general]\nstate_dir = {c.tmp}/var\n[dns]\nmode = system\n")
-    env = dict(os.environ, T=c.tmp, POPGATE=POPGATE)
+    env = dict(os.environ, T=c.tmp, POPGATE=POPGATE, UNBOUND_CONF=c.unbound.conf)
     p = subprocess.run(["unshare", "-mn", "sh", "-c", SCRIPT], capture_output=True, text=True,
                        env=env, timeout=120)
     if p.returncode != 0:

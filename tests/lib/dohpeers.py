@@ -82,29 +82,37 @@ class _Server:
 class Unbound(_Server):
     """unbound serving mail.test. over DoH (HTTP/2) and plain DNS."""
 
-    def __init__(self, tmp, cert, key, zone=None, max_streams=100, extra_records=()):
-        """extra_records: zone lines added to the copy, e.g. "upstream IN A 127.0.0.1"."""
+    def __init__(self, tmp, cert=None, key=None, zone=None, max_streams=100, extra_records=(),
+                 do53_port=None, start=True):
+        """extra_records: zone lines added to the copy, e.g. "upstream IN A 127.0.0.1".
+        cert=None serves plain DNS only (port is then None). do53_port picks the
+        plain DNS port (53 inside a network namespace of one's own; a free one
+        by default). start=False only writes the configuration (self.conf)
+        for the caller to run `unbound -d -c CONF` where it needs to."""
         self.dir = os.path.join(tmp, f"unbound-{free_port()}")
         os.makedirs(self.dir)
-        self.port = free_port()
-        self.do53_port = free_port()
+        self.port = free_port() if cert is not None else None
+        self.do53_port = do53_port or free_port()
         self.log = os.path.join(self.dir, "unbound.log")
         shutil.copy(zone or zone_file(), os.path.join(self.dir, "mail.test.zone"))
         if extra_records:
             with open(os.path.join(self.dir, "mail.test.zone"), "a") as f:
                 f.write("$TTL 300\n" + "\n".join(extra_records) + "\n")
-        conf = os.path.join(self.dir, "unbound.conf")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-  interface: {HOST}@{self.port}
-  interface: {HOST}@{self.do53_port}
-  port: {self.do53_port}
+        doh = ""
+        if cert is not None:
+            doh = f"""  interface: {HOST}@{self.port}
   https-port: {self.port}
   http-endpoint: "/dns-query"
   http-max-streams: {max_streams}
   tls-service-key: "{key}"
   tls-service-pem: "{cert}"
-  do-daemonize: no
+"""
+        conf = self.conf = os.path.join(self.dir, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write(f"""server:
+  interface: {HOST}@{self.do53_port}
+  port: {self.do53_port}
+{doh}  do-daemonize: no
   username: ""
   chroot: ""
   directory: "{self.dir}"
@@ -126,9 +134,14 @@ auth-zone:
   for-upstream: no
   fallback-enabled: no
 """)
-        self.proc = subprocess.Popen(["unbound", "-d", "-c", conf],
+        if start:
+            self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(["unbound", "-d", "-c", self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, proc=self.proc)
+        wait_port(self.port or self.do53_port, proc=self.proc)
+        return self
 
     def queries(self, name=None):
         """Queries unbound logged so far (for name, if given: 'pop.mail.test')."""

@@ -256,10 +256,15 @@ class Dovecot:
     users: {login: password}. Plain port (STLS) is port_plain, implicit TLS
     is port_tls. Messages are put straight into the maildir; upstream() reads
     what is still there, which is how tests see what popgate deleted.
+
+    ssl_min_protocol="TLSv1.3" gives a TLS-1.3-only server; auth_mechanisms
+    may add "apop"; plaintext_auth=False refuses logins before STLS (Dovecot's
+    disable_plaintext_auth); auth_failure_delay (seconds) replaces Dovecot's
+    2 s pause after a wrong password.
     """
 
     def __init__(self, directory, cert, key, users=None, ssl_min_protocol="TLSv1.2",
-                 auth_mechanisms="plain login"):
+                 auth_mechanisms="plain login", plaintext_auth=True, auth_failure_delay=None):
         self.dir = os.path.join(directory, "dovecot")
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
@@ -267,6 +272,8 @@ class Dovecot:
         self.users = dict(users or {"alice@pop.test": "secret"})
         self.ssl_min_protocol = ssl_min_protocol
         self.auth_mechanisms = auth_mechanisms
+        self.plaintext_auth = plaintext_auth
+        self.auth_failure_delay = auth_failure_delay
         self.port_plain = free_port()
         self.port_tls = free_port()
         self.pid = None
@@ -280,6 +287,9 @@ class Dovecot:
 
     def _config(self):
         d = self.dir
+        delay = ""
+        if self.auth_failure_delay is not None:
+            delay = f"auth_failure_delay = {self.auth_failure_delay}\n"
         return f"""\
 base_dir = {d}/run
 state_dir = {d}/state
@@ -290,9 +300,9 @@ ssl = yes
 ssl_cert = <{self.cert}
 ssl_key = <{self.key}
 ssl_min_protocol = {self.ssl_min_protocol}
-disable_plaintext_auth = no
+disable_plaintext_auth = {"no" if self.plaintext_auth else "yes"}
 auth_mechanisms = {self.auth_mechanisms}
-passdb {{
+{delay}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {d}/users
 }}
@@ -458,7 +468,9 @@ pop3_uidl_format = %08Xu%08Xv
 
 class Stunnel:
     """A TLS front with a cap on the TLS version (TLS 1.2 by default) that
-    forwards to a plain port, e.g. Dovecot's: an old-fashioned POP3S server."""
+    forwards to a plain port, e.g. Dovecot's: an old-fashioned POP3S server.
+    tls_max=None leaves stunnel's own range (e.g. to serve an expired or
+    self-signed certificate with any version)."""
 
     def __init__(self, directory, connect_port, cert, key, tls_max="TLSv1.2", tls_min=None):
         self.port = free_port()
@@ -475,8 +487,9 @@ class Stunnel:
             f"connect = 127.0.0.1:{connect_port}",
             f"cert = {cert}",
             f"key = {key}",
-            f"sslVersionMax = {tls_max}",
         ]
+        if tls_max:
+            lines.append(f"sslVersionMax = {tls_max}")
         if tls_min:
             lines.append(f"sslVersionMin = {tls_min}")
         self.conf = write_file(os.path.join(self.dir, "stunnel.conf"), "\n".join(lines) + "\n")
@@ -669,6 +682,9 @@ class Popgate:
 
 # ------------------------------------------------------- test registration
 
+_stopping = False       # set once the peers are being stopped
+
+
 class Env:
     """What a test file shares: a temp folder, the peers it started (stopped
     in reverse order by close()), and logs to show when a test fails."""
@@ -699,6 +715,8 @@ class Env:
         sys.stdout.flush()
 
     def close(self):
+        global _stopping
+        _stopping = True     # a SIGTERM now must not cut the stopping short
         for p in reversed(self._peers):
             try:
                 p.stop()
@@ -722,16 +740,36 @@ def test(fn):
     return tap.test(wrapper)
 
 
+def _exit_on_signal(signum, frame):
+    """SIGTERM or SIGHUP ends the file the way Ctrl-C does, through the
+    teardown, so no daemonized Dovecot or stunnel outlives it (once: a
+    signal while the peers are being stopped is ignored)."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    print(f"# {signal.Signals(signum).name}: stopping the peers")
+    sys.stdout.flush()
+    raise SystemExit(128 + signum)
+
+
 def main(setup, prefix="popgate-e2e-"):
     """Runs the registered tests with one Env: setup(env) starts the peers
     the file shares; if it fails, their logs are shown and everything it
-    started is stopped before bailing out."""
+    started is stopped before bailing out. The peers are stopped too when
+    the file is interrupted (Ctrl-C, SIGTERM from a harness's timeout,
+    SIGHUP)."""
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(s) != signal.SIG_IGN:     # nohup stays nohup
+            signal.signal(s, _exit_on_signal)
+
     def _setup():
         env = Env(prefix)
         try:
             setup(env)
-        except Exception:
-            env.dump_logs()
+        except BaseException as e:
+            if isinstance(e, Exception):
+                env.dump_logs()
             env.close()
             raise
         return env
