@@ -14,7 +14,7 @@ const struct bayes_params bayes_default_params = {
 	.robx = 0.52,
 	.min_dev = 0.4,
 	.max_discriminators = 0,
-	.evidence_exponent = 0.3,
+	.exponent = { [TOKENIZE_WORD] = 0.2, [TOKENIZE_MARK] = 0.3 },
 	.ham_cutoff = 0.30,
 	.spam_cutoff = 0.70,
 };
@@ -334,7 +334,7 @@ tail(double l, double edge)
 }
 
 double
-bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+bayes_combine(const double *f, const int *family, unsigned n, const double *exponent, double *spamminess_r,
     double *hamminess_r)
 {
 	double lf = 0.0, l1f = 0.0, lqh, lph, lqs, lps, lo, hi, score;
@@ -355,14 +355,15 @@ bayes_combine(const double *f, const int *family, unsigned n, double exponent, d
 		s1f[fam] += log1p(-f[i]);
 		nf[fam]++;
 	}
-	/* the N tokens of a family weigh as K = ceil(N^exponent) independent ones */
+	/* the N tokens of a family weigh as K = ceil(N^exponent[family]) independent ones */
 	for (int fam = 0; fam < TOKENIZE_FAMILIES; fam++) {
-		double ke;
+		double ke, e;
 		unsigned kf;
 
 		if (nf[fam] == 0)
 			continue;
-		ke = exponent >= 1.0 ? (double)nf[fam] : ceil(pow((double)nf[fam], exponent > 0.0 ? exponent : 0.0));
+		e = exponent != NULL ? exponent[fam] : 1.0;
+		ke = e >= 1.0 ? (double)nf[fam] : ceil(pow((double)nf[fam], e > 0.0 ? e : 0.0));
 		kf = ke < 1.0 ? 1 : ke > (double)nf[fam] ? nf[fam] : (unsigned)ke;
 		lf += sf[fam] * (double)kf / (double)nf[fam];
 		l1f += s1f[fam] * (double)kf / (double)nf[fam];
@@ -518,7 +519,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 			top[k] = top[k - 1];
 		top[k] = i;
 	}
-	r->score = bayes_combine(f, fam, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
+	r->score = bayes_combine(f, fam, use, p->exponent, &r->spamminess, &r->hamminess);
 	r->used = use;
 	for (k = 0; k < r->nwhy; k++) {
 		r->why[k].token = tokenize_set_text(ts, c[top[k]].idx);
