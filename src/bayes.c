@@ -578,6 +578,24 @@ apply(uint32_t v, int32_t d)
 	return x < 0 ? 0 : (uint32_t)x;
 }
 
+/*
+ * Ends a write that began with BEGIN IMMEDIATE when own (the caller had no
+ * transaction open): commits if ok, else rolls back after taking the error.
+ * Returns whether it all held.
+ */
+static int
+tx_end(sqlite3 *db, int own, int ok, const char **error_r)
+{
+	if (ok && own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ok = 0;
+	if (!ok) {
+		*error_r = sqlite3_errmsg(db);
+		if (own)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return ok;
+}
+
 int
 bayes_flush(struct bayes *b, sqlite3 *db, const char **error_r)
 {
@@ -628,15 +646,9 @@ bayes_flush(struct bayes *b, sqlite3 *db, const char **error_r)
 		b->nham = (uint64_t)sqlite3_column_int64(gen, 1);
 		newgen = sqlite3_column_int64(gen, 2);
 	}
-	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto out;
 	ok = 1;
 out:
-	if (!ok) {
-		*error_r = sqlite3_errmsg(db);
-		if (own)
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	}
+	ok = tx_end(db, own, ok, error_r);
 	sqlite3_finalize(up);
 	sqlite3_finalize(del);
 	sqlite3_finalize(meta);
@@ -687,16 +699,10 @@ bayes_expire(sqlite3 *db, int64_t before_day, unsigned *removed_r, const char **
 	if (*removed_r > 0 && sqlite3_exec(db, "UPDATE bayes_meta SET generation = generation + 1 WHERE id = 1",
 	    NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
-	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto out;
 	ok = 1;
 out:
-	if (!ok) {
-		*error_r = sqlite3_errmsg(db);
-		if (own)
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (!(ok = tx_end(db, own, ok, error_r)))
 		*removed_r = 0;
-	}
 	sqlite3_finalize(del);
 	return ok ? 0 : -1;
 }
