@@ -14,7 +14,7 @@ const struct bayes_params bayes_default_params = {
 	.robx = 0.52,
 	.min_dev = 0.4,
 	.max_discriminators = 0,
-	.evidence_exponent = 0.3,
+	.exponent = { [TOKENIZE_WORD] = 0.2, [TOKENIZE_MARK] = 0.3 },
 	.ham_cutoff = 0.30,
 	.spam_cutoff = 0.70,
 };
@@ -334,7 +334,7 @@ tail(double l, double edge)
 }
 
 double
-bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+bayes_combine(const double *f, const int *family, unsigned n, const double *exponent, double *spamminess_r,
     double *hamminess_r)
 {
 	double lf = 0.0, l1f = 0.0, lqh, lph, lqs, lps, lo, hi, score;
@@ -355,14 +355,15 @@ bayes_combine(const double *f, const int *family, unsigned n, double exponent, d
 		s1f[fam] += log1p(-f[i]);
 		nf[fam]++;
 	}
-	/* the N tokens of a family weigh as K = ceil(N^exponent) independent ones */
+	/* the N tokens of a family weigh as K = ceil(N^exponent[family]) independent ones */
 	for (int fam = 0; fam < TOKENIZE_FAMILIES; fam++) {
-		double ke;
+		double ke, e;
 		unsigned kf;
 
 		if (nf[fam] == 0)
 			continue;
-		ke = exponent >= 1.0 ? (double)nf[fam] : ceil(pow((double)nf[fam], exponent > 0.0 ? exponent : 0.0));
+		e = exponent != NULL ? exponent[fam] : 1.0;
+		ke = e >= 1.0 ? (double)nf[fam] : ceil(pow((double)nf[fam], e > 0.0 ? e : 0.0));
 		kf = ke < 1.0 ? 1 : ke > (double)nf[fam] ? nf[fam] : (unsigned)ke;
 		lf += sf[fam] * (double)kf / (double)nf[fam];
 		l1f += s1f[fam] * (double)kf / (double)nf[fam];
@@ -518,7 +519,7 @@ bayes_score(struct bayes *b, sqlite3 *db, const struct tokset *ts, const struct 
 			top[k] = top[k - 1];
 		top[k] = i;
 	}
-	r->score = bayes_combine(f, fam, use, p->evidence_exponent, &r->spamminess, &r->hamminess);
+	r->score = bayes_combine(f, fam, use, p->exponent, &r->spamminess, &r->hamminess);
 	r->used = use;
 	for (k = 0; k < r->nwhy; k++) {
 		r->why[k].token = tokenize_set_text(ts, c[top[k]].idx);
@@ -577,6 +578,24 @@ apply(uint32_t v, int32_t d)
 	return x < 0 ? 0 : (uint32_t)x;
 }
 
+/*
+ * Ends a write that began with BEGIN IMMEDIATE when own (the caller had no
+ * transaction open): commits if ok, else rolls back after taking the error.
+ * Returns whether it all held.
+ */
+static int
+tx_end(sqlite3 *db, int own, int ok, const char **error_r)
+{
+	if (ok && own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		ok = 0;
+	if (!ok) {
+		*error_r = sqlite3_errmsg(db);
+		if (own)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	return ok;
+}
+
 int
 bayes_flush(struct bayes *b, sqlite3 *db, const char **error_r)
 {
@@ -627,15 +646,9 @@ bayes_flush(struct bayes *b, sqlite3 *db, const char **error_r)
 		b->nham = (uint64_t)sqlite3_column_int64(gen, 1);
 		newgen = sqlite3_column_int64(gen, 2);
 	}
-	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto out;
 	ok = 1;
 out:
-	if (!ok) {
-		*error_r = sqlite3_errmsg(db);
-		if (own)
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	}
+	ok = tx_end(db, own, ok, error_r);
 	sqlite3_finalize(up);
 	sqlite3_finalize(del);
 	sqlite3_finalize(meta);
@@ -686,16 +699,10 @@ bayes_expire(sqlite3 *db, int64_t before_day, unsigned *removed_r, const char **
 	if (*removed_r > 0 && sqlite3_exec(db, "UPDATE bayes_meta SET generation = generation + 1 WHERE id = 1",
 	    NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
-	if (own && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		goto out;
 	ok = 1;
 out:
-	if (!ok) {
-		*error_r = sqlite3_errmsg(db);
-		if (own)
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (!(ok = tx_end(db, own, ok, error_r)))
 		*removed_r = 0;
-	}
 	sqlite3_finalize(del);
 	return ok ? 0 : -1;
 }

@@ -15,8 +15,9 @@
  * independent, and plain Fisher lets a long message's score run to 1e-100 on
  * the strength of its length; so the N_j tokens of each family j (plain
  * words; marks: header, URL and other prefixed tokens, see tokenize.h) count
- * as K_j = ceil(N_j^e) independent pieces of evidence (e = evidence_exponent;
- * e = 1 is plain Fisher), L_j being the family's log sum:
+ * as K_j = ceil(N_j^e_j) independent pieces of evidence (e_j = exponent[j]:
+ * word_exponent, mark_exponent; 1 is plain Fisher), L_j being the family's
+ * log sum:
  *     S = 1 - C^-1(-2 sum_j (K_j/N_j) L_j(1 - f), 2K),
  *     H = 1 - C^-1(-2 sum_j (K_j/N_j) L_j(f), 2K),    K = sum_j K_j,
  *     score = (1 + S - H) / 2,
@@ -43,7 +44,7 @@ struct bayes_params {
 	double robx;                /* the prior: probability of an unknown token */
 	double min_dev;             /* ignore tokens closer to 0.5 than this */
 	unsigned max_discriminators;    /* 0: every token beyond min_dev */
-	double evidence_exponent;   /* N tokens count as ceil(N^e) independent ones */
+	double exponent[TOKENIZE_FAMILIES]; /* N tokens of a family count as ceil(N^e) */
 	double ham_cutoff;          /* score < ham_cutoff: ham */
 	double spam_cutoff;         /* score >= spam_cutoff: spam */
 };
@@ -102,7 +103,7 @@ double bayes_token_prob(uint64_t s, uint64_t h, uint64_t nspam, uint64_t nham, c
  * for scores below BAYES_TAIL_LOW): monotonic in the evidence, 1 or 0 only
  * for infinite evidence.
  */
-double bayes_combine(const double *f, const int *family, unsigned n, double exponent, double *spamminess_r,
+double bayes_combine(const double *f, const int *family, unsigned n, const double *exponent, double *spamminess_r,
     double *hamminess_r);
 /* The chi-square survival function for x2 with 2*k degrees of freedom. */
 double bayes_chi2q(double x2, unsigned k);

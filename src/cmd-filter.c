@@ -21,8 +21,8 @@ static const char filter_usage[] =
     "       popgate filter policy OWNER/NAME [--spam quarantine|tag] [--subject-prefix TEXT]\n"
     "               [--quarantine-days N] [--delete-upstream yes|no] [-c FILE]\n"
     "Settings (unset: the default): ham_cutoff, spam_cutoff, robs, robx, min_dev,\n"
-    "max_discriminators, evidence_exponent, min_training, token_days, dnsbl_zones,\n"
-    "uribl_zones (comma-separated; empty: off), dnsbl_weight, uribl_weight,\n"
+    "max_discriminators, word_exponent, mark_exponent, min_training, token_days,\n"
+    "dnsbl_zones, uribl_zones (comma-separated; empty: off), dnsbl_weight, uribl_weight,\n"
     "trusted_networks (CIDR list), dns_timeout_ms. A running daemon picks changes\n"
     "up with the next message. expire forgets the Bayes tokens that only one\n"
     "trained message had and that no training touched for token_days days (365;\n"
@@ -61,9 +61,11 @@ show(struct store *st)
 		return 1;
 	}
 	printf("ham_cutoff = %g\nspam_cutoff = %g\nrobs = %g\nrobx = %g\nmin_dev = %g\n"
-	    "max_discriminators = %u\nevidence_exponent = %g\nmin_training = %u\ntoken_days = %u\n",
+	    "max_discriminators = %u\nword_exponent = %g\nmark_exponent = %g\nmin_training = %u\n"
+	    "token_days = %u\n",
 	    c.bayes.ham_cutoff, c.bayes.spam_cutoff, c.bayes.robs, c.bayes.robx, c.bayes.min_dev,
-	    c.bayes.max_discriminators, c.bayes.evidence_exponent, c.min_training, c.token_days);
+	    c.bayes.max_discriminators, c.bayes.exponent[TOKENIZE_WORD], c.bayes.exponent[TOKENIZE_MARK],
+	    c.min_training, c.token_days);
 	print_zones("dnsbl_zones", c.rules.dnsbl, c.rules.ndnsbl);
 	print_zones("uribl_zones", c.rules.uribl, c.rules.nuribl);
 	printf("dnsbl_weight = %g\nuribl_weight = %g\ntrusted_networks = %zu extra\ndns_timeout_ms = %d\n",

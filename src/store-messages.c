@@ -282,6 +282,17 @@ store_message_gone(struct store *st, int64_t id, const char **error_r)
 	return store_commit(st, error_r);
 }
 
+int
+store_message_forget(struct store *st, int64_t id, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "DELETE FROM messages WHERE id = ? AND state = 'gone'", &stmt, error_r) == -1)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	return store_run(st, stmt, NULL, error_r);
+}
+
 struct store_body {
 	sqlite3_blob *blob;
 	int64_t size;

@@ -131,6 +131,8 @@ int store_message_foreach(struct store *st, int64_t account_id, int state, store
     const char **error_r);
 /* Drops the body and marks the message gone (after the upstream DELE). */
 int store_message_gone(struct store *st, int64_t id, const char **error_r);
+/* Deletes the record of a gone message (only if it is gone). */
+int store_message_forget(struct store *st, int64_t id, const char **error_r);
 
 /* Streams a body in chunks. */
 struct store_body;

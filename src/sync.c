@@ -212,6 +212,53 @@ find_upstream(const struct pop3c_msg *msgs, size_t n, const char *uidl)
 	return NULL;
 }
 
+static int
+cmp_uidl(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * The record of a gone message keeps it from being fetched again while its
+ * UIDL is upstream (a quarantined spam deleted here only); once the UIDL is
+ * gone upstream too, the record has done its job. msgs is the whole UIDL
+ * list of a session that ended with a successful QUIT.
+ */
+static int
+forget_gone(struct store *st, int64_t account_id, const struct pop3c_msg *msgs, size_t n, unsigned *count_r,
+    const char **error_r)
+{
+	struct local_list gone = { 0 };
+	const char **up = NULL;
+	int rc = -1;
+
+	*count_r = 0;
+	if (store_message_foreach(st, account_id, MSG_GONE, collect_local, &gone, error_r) == -1)
+		goto out;
+	if (gone.n > 0 && (up = calloc(n + 1, sizeof(*up))) == NULL) {
+		*error_r = "out of memory";
+		goto out;
+	}
+	for (size_t i = 0; i < n && gone.n > 0; i++)
+		up[i] = msgs[i].uidl;
+	if (gone.n > 0)
+		qsort(up, n, sizeof(*up), cmp_uidl);
+	for (size_t i = 0; i < gone.n; i++) {
+		const char *key = gone.v[i].uidl;
+
+		if (key == NULL || (n > 0 && bsearch(&key, up, n, sizeof(*up), cmp_uidl) != NULL))
+			continue;
+		if (store_message_forget(st, gone.v[i].id, error_r) == -1)
+			goto out;
+		(*count_r)++;
+	}
+	rc = 0;
+out:
+	free(up);
+	local_list_free(&gone);
+	return rc;
+}
+
 int
 sync_account(struct store *st, const struct config *cf, struct crypto_box *box, int64_t account_id,
     struct sync_result *res_r, char *err, size_t errlen)
@@ -225,6 +272,7 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 	struct local_list dele = { 0 }, pending = { 0 };
 	int64_t *deleted_ids = NULL;
 	size_t n = 0, ndel = 0;
+	unsigned forgotten;
 	char *password = NULL;
 	const char *error;
 	char note[256];
@@ -333,6 +381,13 @@ sync_account(struct store *st, const struct config *cf, struct crypto_box *box, 
 		}
 		res_r->deleted++;
 	}
+	if (forget_gone(st, a.id, msgs, n, &forgotten, &error) == -1) {
+		snprintf(err, errlen, "%s", error);
+		goto out;
+	}
+	if (forgotten > 0)
+		log_debug("sync", "account %s/%s: %u records of mail gone upstream forgotten", a.owner, a.name,
+		    forgotten);
 	rc = 0;
 out:
 	if (fd != -1)

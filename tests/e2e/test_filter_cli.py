@@ -103,14 +103,16 @@ def classify_ranks_near_certain_spam(ctx):
     # printed apart, ordered by their evidence, for ROC measurements. Plain
     # Fisher (every token independent evidence) takes these short test
     # messages that far.
-    run(ctx, "filter", "set", "evidence_exponent", "1")
+    run(ctx, "filter", "set", "word_exponent", "1")
+    run(ctx, "filter", "set", "mark_exponent", "1")
     try:
         weaker = os.path.join(ctx["dir"], "weaker.eml")
         with open(weaker, "w", newline="") as f:
             f.write(message(26, SPAM_WORDS[:-1], "WIN BIG", "promo@casino.example"))
         p = run(ctx, "classify", ctx["spam"][26], weaker)
     finally:
-        run(ctx, "filter", "unset", "evidence_exponent")
+        run(ctx, "filter", "unset", "word_exponent")
+        run(ctx, "filter", "unset", "mark_exponent")
     (_, v1, s1), (_, v2, s2) = [line.split("\t") for line in p.stdout.splitlines()]
     assert v1 == v2 == "spam", p.stdout
     assert 1.0 - 1e-8 < float(s2) < float(s1) < 1.0, p.stdout

@@ -159,6 +159,39 @@ def delete_removes_it_here_only(env):
     assert quarantined(env) == []
     assert len(download(env)) == 2
     env.dovecot.assert_holds(Q, [env.ham1, env.spam1, env.spam2])
+    # its record stays while its UIDL is upstream: that is what keeps it away
+    assert states(env).count("gone") == 1, states(env)
+
+
+def states(env):
+    with sqlite3.connect(env.db) as c:
+        return [r[0] for r in c.execute("SELECT state FROM messages ORDER BY id")]
+
+
+@test
+def records_of_mail_gone_upstream_are_forgotten(env):
+    extra = ham(50)
+    env.dovecot.add_message(Q, extra)
+    clients.wait_count(env.pg.port_tls, "q/main", PW, 3, ctx(env))
+    before = states(env)
+    # a client deletes it: DELE upstream at the next sync, then the record goes
+    p = clients.pop_connect(env.pg.port_tls, "implicit", ctx(env))
+    clients.pop_login(p, "q/main", PW)
+    for n in range(1, 4):
+        if b"Weekly meeting 50" in clients.retr(p, n):
+            p.dele(n)
+            break
+    else:
+        raise AssertionError("the new ham was not delivered")
+    p.quit()
+
+    def forgotten():
+        clients.stat(env.pg.port_tls, "q/main", PW, "implicit", ctx(env))   # a login asks for a sync
+        return len(states(env)) == len(before) - 1
+    peers.wait_until(forgotten, 30, interval=0.5, what="the record of the deleted message to go")
+    env.dovecot.assert_holds(Q, [env.ham1, env.spam1, env.spam2])
+    assert states(env).count("gone") == 1, "the quarantined spam deleted here only keeps its record"
+    assert len(download(env)) == 2
 
 
 @test

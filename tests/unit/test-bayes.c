@@ -17,7 +17,7 @@
 #define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
 
 static const struct bayes_params hand = {
-	.robs = 0.45, .robx = 0.5, .min_dev = 0.1, .max_discriminators = 150, .evidence_exponent = 1.0, .ham_cutoff = 0.2,
+	.robs = 0.45, .robx = 0.5, .min_dev = 0.1, .max_discriminators = 150, .exponent = { 1.0, 1.0 }, .ham_cutoff = 0.2,
 	.spam_cutoff = 0.9,
 };
 
@@ -58,6 +58,9 @@ test_chi2(void)
 	CHECK(bayes_chi2q(1000.0, 10) > 0.0 && bayes_chi2q(1000.0, 10) < 1e-190, "far tail stays positive (%g)", bayes_chi2q(1000.0, 10));
 }
 
+static const double plain[TOKENIZE_FAMILIES] = { 1.0, 1.0 };
+static const double e03[TOKENIZE_FAMILIES] = { 0.3, 0.3 };
+
 static void
 test_combine(void)
 {
@@ -65,7 +68,7 @@ test_combine(void)
 
 	/* one token: S = f, H = 1 - f, score = f */
 	f[0] = 0.8;
-	score = bayes_combine(f, NULL, 1, 1.0, &s, &h);
+	score = bayes_combine(f, NULL, 1, plain, &s, &h);
 	CHECK(NEAR(score, 0.8) && NEAR(s, 0.8) && NEAR(h, 0.2), "one token scores its own f (%.12f)", score);
 	/*
 	 * 0.9 and 0.8: prod(1-f) = 0.02, S = 1 - 0.02 (1 - ln 0.02) = 0.9017595399;
@@ -74,19 +77,19 @@ test_combine(void)
 	 */
 	f[0] = 0.9;
 	f[1] = 0.8;
-	score = bayes_combine(f, NULL, 2, 1.0, &s, &h);
+	score = bayes_combine(f, NULL, 2, plain, &s, &h);
 	CHECK(NEAR(s, 0.9017595398914371), "S for 0.9, 0.8 is %.12f", s);
 	CHECK(NEAR(h, 0.043477071780133936), "H for 0.9, 0.8 is %.12f", h);
 	CHECK(NEAR(score, 0.9291412340556515), "score for 0.9, 0.8 is %.12f", score);
 	/* opposite evidence cancels */
 	f[0] = 0.9;
 	f[1] = 0.1;
-	CHECK(NEAR(bayes_combine(f, NULL, 2, 1.0, NULL, NULL), 0.5), "0.9 and 0.1 give 0.5");
+	CHECK(NEAR(bayes_combine(f, NULL, 2, plain, NULL, NULL), 0.5), "0.9 and 0.1 give 0.5");
 	/* three tokens, worked the same way: 0.8112921832 */
 	f[0] = 0.99;
 	f[1] = 0.2;
 	f[2] = 0.7;
-	score = bayes_combine(f, NULL, 3, 1.0, NULL, NULL);
+	score = bayes_combine(f, NULL, 3, plain, NULL, NULL);
 	CHECK(NEAR(score, 0.8112921831631932), "score for 0.99, 0.2, 0.7 is %.12f", score);
 	/*
 	 * the same three counted as K = ceil(3^0.3) = 2 independent tokens,
@@ -94,7 +97,7 @@ test_combine(void)
 	 * S = 1 - e^-m (1 + m) = 0.9099860676; m = -(2/3) ln 0.1386 = 1.31752,
 	 * H = 1 - e^-m (1 + m) = 0.3793438671; score 0.7653211002
 	 */
-	score = bayes_combine(f, NULL, 3, 0.3, &s, &h);
+	score = bayes_combine(f, NULL, 3, e03, &s, &h);
 	CHECK(NEAR(s, 0.9099860675731162) && NEAR(h, 0.37934386711373824) && NEAR(score, 0.7653211002296889),
 	    "exponent 0.3: 3 tokens weigh as 2, score %.12f", score);
 	/*
@@ -104,22 +107,32 @@ test_combine(void)
 	{
 		int fam[3] = { TOKENIZE_WORD, TOKENIZE_WORD, TOKENIZE_MARK };
 
-		score = bayes_combine(f, fam, 3, 0.3, NULL, NULL);
+		score = bayes_combine(f, fam, 3, e03, NULL, NULL);
 		CHECK(NEAR(score, 0.8112921831631932), "exponent 0.3, families of 2 and 1: plain Fisher (%.12f)",
 		    score);
 	}
+	/* each family has its own exponent: words 0.3 and marks 1 gives the
+	 * 0.765 above for three words, words 1 and marks 0.3 plain Fisher */
+	{
+		static const double words03[TOKENIZE_FAMILIES] = { [TOKENIZE_WORD] = 0.3, [TOKENIZE_MARK] = 1.0 };
+		static const double marks03[TOKENIZE_FAMILIES] = { [TOKENIZE_WORD] = 1.0, [TOKENIZE_MARK] = 0.3 };
+
+		CHECK(NEAR(bayes_combine(f, NULL, 3, words03, NULL, NULL), 0.7653211002296889) &&
+		    NEAR(bayes_combine(f, NULL, 3, marks03, NULL, NULL), 0.8112921831631932),
+		    "the word exponent applies to words, the mark exponent to marks");
+	}
 	/* no tokens: neutral */
-	CHECK(bayes_combine(f, NULL, 0, 1.0, NULL, NULL) == 0.5, "no evidence gives 0.5");
+	CHECK(bayes_combine(f, NULL, 0, plain, NULL, NULL) == 0.5, "no evidence gives 0.5");
 	/* much ham evidence: tiny but still ordered, not a flat 0 */
 	for (int i = 0; i < 60; i++)
 		f[i] = 0.01;
-	score = bayes_combine(f, NULL, 60, 1.0, NULL, NULL);
+	score = bayes_combine(f, NULL, 60, plain, NULL, NULL);
 	f[59] = 0.02;
-	CHECK(score > 0.0 && score < 1e-20 && bayes_combine(f, NULL, 60, 1.0, NULL, NULL) > score,
+	CHECK(score > 0.0 && score < 1e-20 && bayes_combine(f, NULL, 60, plain, NULL, NULL) > score,
 	    "strong ham scores stay ordered (%g)", score);
 	for (int i = 0; i < 60; i++)
 		f[i] = 0.99;
-	CHECK(bayes_combine(f, NULL, 60, 1.0, NULL, NULL) > 0.999999, "strong spam scores near 1");
+	CHECK(bayes_combine(f, NULL, 60, plain, NULL, NULL) > 0.999999, "strong spam scores near 1");
 }
 
 /*
@@ -137,7 +150,7 @@ test_tails(void)
 	for (unsigned n = 1; n <= 400; n++) {
 		for (unsigned i = 0; i < n; i++)
 			f[i] = 0.9;
-		score = bayes_combine(f, NULL, n, 1.0, NULL, NULL);
+		score = bayes_combine(f, NULL, n, plain, NULL, NULL);
 		if (!(score > prev) || score >= 1.0)
 			ordered = 0;
 		if (1.0 - score < BAYES_TAIL_HIGH)
@@ -148,9 +161,9 @@ test_tails(void)
 	    score);
 	for (unsigned i = 0; i < 3000; i++)
 		f[i] = 1.0 - 1e-9;
-	prev = bayes_combine(f, NULL, 3000, 1.0, NULL, NULL);
+	prev = bayes_combine(f, NULL, 3000, plain, NULL, NULL);
 	f[2999] = 1.0 - 1e-8;
-	score = bayes_combine(f, NULL, 3000, 1.0, NULL, NULL);
+	score = bayes_combine(f, NULL, 3000, plain, NULL, NULL);
 	CHECK(prev < 1.0 && score < prev, "3000 near-certain spam tokens: below 1 and one weaker token "
 	    "lowers it (%.17g > %.17g)", prev, score);
 	prev = 1.0;
@@ -159,7 +172,7 @@ test_tails(void)
 	for (unsigned n = 1; n <= 6000; n += 50) {
 		for (unsigned i = 0; i < n; i++)
 			f[i] = 0.1;
-		score = bayes_combine(f, NULL, n, 1.0, NULL, NULL);
+		score = bayes_combine(f, NULL, n, plain, NULL, NULL);
 		if (!(score < prev) || score <= 0.0)
 			ordered = 0;
 		if (score < BAYES_TAIL_LOW)
@@ -170,7 +183,7 @@ test_tails(void)
 	/* conflicting strong evidence stays in the middle */
 	for (unsigned i = 0; i < 200; i++)
 		f[i] = i % 2 ? 0.01 : 0.99;
-	score = bayes_combine(f, NULL, 200, 1.0, NULL, NULL);
+	score = bayes_combine(f, NULL, 200, plain, NULL, NULL);
 	CHECK(score > 0.3 && score < 0.7, "100 strong spam and 100 strong ham tokens: unsure (%g)", score);
 }
 
