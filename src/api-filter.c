@@ -117,12 +117,13 @@ api_filter_get(struct web_request *r)
 
 	if (verdict_config_load(db, &c, &error) == -1)
 		return web_error(r, 500, "internal", "%s", error);
-	o = json_pack("{s:{s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:i, s:i, s:o, s:o, s:f, s:f, s:i, s:i, s:o, s:o},"
+	o = json_pack("{s:{s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:i, s:i, s:o, s:o, s:f, s:f, s:i, s:i, s:o, s:o},"
 	    " s:{s:I, s:I, s:I}}",
 	    "settings",
 	    "ham_cutoff", c.bayes.ham_cutoff, "spam_cutoff", c.bayes.spam_cutoff, "robs", c.bayes.robs,
 	    "robx", c.bayes.robx, "min_dev", c.bayes.min_dev, "max_discriminators", (int)c.bayes.max_discriminators,
-	    "evidence_exponent", c.bayes.evidence_exponent, "min_training", (int)c.min_training,
+	    "word_exponent", c.bayes.exponent[TOKENIZE_WORD], "mark_exponent", c.bayes.exponent[TOKENIZE_MARK],
+	    "min_training", (int)c.min_training,
 	    "token_days", (int)c.token_days, "dnsbl_zones", zones(c.rules.dnsbl, c.rules.ndnsbl),
 	    "uribl_zones", zones(c.rules.uribl, c.rules.nuribl), "dnsbl_weight", c.rules.dnsbl_weight,
 	    "uribl_weight", c.rules.uribl_weight, "trusted_networks_extra", (int)c.rules.ntrusted,

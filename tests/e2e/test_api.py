@@ -293,6 +293,13 @@ def filter_settings_are_validated(env):
     st, _, body = call(env, "GET", "/api/v1/filter", user="q")
     assert st == 200 and body["settings"]["spam_cutoff"] > 0, body
     assert (body["trained"]["spam"], body["trained"]["ham"]) == totals(env), body
+    # the same settings as popgate filter show prints, key for key
+    shown = dict(l.split(" = ", 1) for l in env.pg.cli("filter", "show").stdout.decode().splitlines()
+                 if " = " in l)
+    numeric = {k: float(v) for k, v in shown.items() if v.replace(".", "", 1).isdigit()}
+    assert len(numeric) >= 10, shown
+    for k, v in numeric.items():
+        assert k in body["settings"] and abs(body["settings"][k] - v) < 1e-6, (k, v, body["settings"])
     assert_error(call(env, "PUT", "/api/v1/filter/spam_cutoff", user="q", body={"value": 0.9}), 403, "forbidden")
     st, _, err = call(env, "PUT", "/api/v1/filter/spam_cutoff", user="boss", body={"value": "lots"})
     assert_error((st, _, err), 400, "bad_request")
