@@ -122,6 +122,13 @@ cmd_token(int argc, char **argv)
 			store_user_clear(&u);
 			goto out;
 		}
+		{
+			char target[200];
+
+			/* Made outside the API, but a new credential all the same. */
+			snprintf(target, sizeof(target), "%lld %s %s", (long long)id, u.name, argv[optind + 1]);
+			(void)store_audit_add(st, "(cli)", "token.add", target, "ok", &error);
+		}
 		printf("%s\n", token);
 		fprintf(stderr, "token %lld for %s: shown only now; send it as \"Authorization: Bearer TOKEN\"\n",
 		    (long long)id, u.name);
@@ -147,6 +154,12 @@ cmd_token(int argc, char **argv)
 		if ((r = store_api_token_del(st, id, &error)) != 1) {
 			fprintf(stderr, "popgate: %s\n", r == 0 ? "no such token" : error);
 			goto out;
+		}
+		{
+			char target[32];
+
+			snprintf(target, sizeof(target), "%lld", id);
+			(void)store_audit_add(st, "(cli)", "token.del", target, "ok", &error);
 		}
 		printf("token %lld deleted\n", id);
 		rc = 0;

@@ -348,8 +348,22 @@ def state_changes_are_audited(env):
     assert any(r[0] == "q" and r[1] == "POST /api/v1/lists" and r[3] == "forbidden" for r in rows), rows
     assert any(r[1] == "filter.set" and r[3] != "ok" and "spam_cutoff" in r[3] for r in rows), rows
     assert any(r[3] == "body too large" for r in rows), rows
+    assert sum(1 for r in rows if r[0] == "(cli)" and r[1] == "token.add") == 3, rows
     reads = [r for r in rows if r[1].startswith("GET")]
     assert not reads, reads
+
+
+@test
+def a_deleted_token_is_refused_at_once(env):
+    tok = env.pg.cli("token", "add", "r", "short-lived").stdout.decode().strip()
+    assert call(env, "GET", "/api/v1/me", token=tok)[2]["name"] == "r"
+    line = [l for l in env.pg.cli("token", "list", "r").stdout.decode().splitlines() if "short-lived" in l][0]
+    assert line.split("\t")[4] != "never", "last use is recorded: " + line
+    env.pg.cli("token", "del", line.split("\t")[0])
+    assert_error(call(env, "GET", "/api/v1/me", token=tok), 401, "unauthorized")
+    assert call(env, "GET", "/api/v1/me", user="r")[0] == 200, "the user's other token still works"
+    res = env.pg.cli("token", "del", line.split("\t")[0], check=False)
+    assert res.returncode == 1 and b"no such token" in res.stderr, res
 
 
 @test

@@ -1,10 +1,33 @@
 /* The web module's pure parts: route matching, ids, bodies, tokens, and the token store. */
+#include "config.h"
 #include "store.h"
 #include "web.h"
 #include "test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+/* Loads a config whose [web] section is web; 1 accepted, 0 refused (err filled). */
+static int
+web_config(const char *dir, const char *web, char *err, size_t errlen)
+{
+	char path[256];
+	struct config *cf;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/web.ini", dir);
+	if ((fp = fopen(path, "w")) == NULL)
+		return -1;
+	fprintf(fp, "[general]\nstate_dir = %s\n[dns]\nmode = system\n[web]\n%s\n", dir, web);
+	fclose(fp);
+	cf = config_load(path, err, errlen);
+	unlink(path);
+	if (cf == NULL)
+		return 0;
+	config_free(&cf);
+	return 1;
+}
 
 static const char *
 route(const char *method, const char *path, struct web_params *p, int *status)
@@ -138,6 +161,22 @@ main(void)
 	CHECK(store_api_token_find(st, hex, 1000, &u, &tid, &error) == 0, "deleted token not found");
 	store_close(&st);
 	free(tok);
+
+	/* the listener stays on loopback unless allow_remote says otherwise */
+	CHECK(web_config(dir, "listen = 127.0.0.1:8025", err, sizeof(err)) == 1, "127.0.0.1 accepted");
+	CHECK(web_config(dir, "listen = 127.8.9.10:8025", err, sizeof(err)) == 1, "127/8 accepted");
+	CHECK(web_config(dir, "listen = [::1]:8025", err, sizeof(err)) == 1, "[::1] accepted");
+	CHECK(web_config(dir, "listen = localhost:8025", err, sizeof(err)) == 1, "localhost accepted");
+	CHECK(web_config(dir, "listen =", err, sizeof(err)) == 1, "an empty listen turns it off");
+	CHECK(web_config(dir, "listen = 0.0.0.0:8025", err, sizeof(err)) == 0 && strstr(err, "allow_remote") != NULL,
+	    "0.0.0.0 refused: %s", err);
+	CHECK(web_config(dir, "listen = 192.0.2.7:8025", err, sizeof(err)) == 0, "a LAN address refused");
+	CHECK(web_config(dir, "listen = [::]:8025", err, sizeof(err)) == 0, "[::] refused");
+	CHECK(web_config(dir, "listen = *:8025", err, sizeof(err)) == 0, "* refused");
+	CHECK(web_config(dir, "listen = mail.example:8025", err, sizeof(err)) == 0, "a host name refused");
+	CHECK(web_config(dir, "listen = 0.0.0.0:8025\nallow_remote = yes", err, sizeof(err)) == 1,
+	    "allow_remote = yes accepts it");
+	CHECK(web_config(dir, "allow_remote = maybe", err, sizeof(err)) == 0, "allow_remote is yes or no");
 	unlink(path);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)
