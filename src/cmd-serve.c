@@ -10,6 +10,7 @@
 #include "store.h"
 #include "sync.h"
 #include "tls.h"
+#include "web.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -22,7 +23,8 @@ static const char serve_usage[] =
     "usage: popgate serve [-c FILE]\n"
     "Runs the gateway in the foreground until SIGTERM or SIGINT; SIGHUP reloads\n"
     "the POP3 certificate. Without -c it runs on the embedded defaults: state in\n"
-    "./var, POP3 with STLS on 127.0.0.1:1110, implicit TLS on 127.0.0.1:1995.\n"
+    "./var, POP3 with STLS on 127.0.0.1:1110, implicit TLS on 127.0.0.1:1995,\n"
+    "the JSON API on 127.0.0.1:8025 ([web] listen; see popgate token).\n"
     "A self-signed certificate is made in the state dir when none is configured.\n";
 
 /* Loads (making when absent) the downstream certificate. */
@@ -77,6 +79,7 @@ cmd_serve(int argc, char **argv)
 	struct sync *sync = NULL;
 	struct pop3_server *srv = NULL;
 	struct resolver *resolver = NULL;
+	struct web *web = NULL;
 	SSL_CTX *tls = NULL;
 	sigset_t set;
 	char err[512], *key_path = NULL;
@@ -129,6 +132,12 @@ cmd_serve(int argc, char **argv)
 		log_error("main", "%s", err);
 		goto out;
 	}
+	if (web_start(cf, &web, err, sizeof(err)) == -1) {
+		log_error("main", "web: %s", err);
+		goto out;
+	}
+	if (web != NULL)
+		log_info("main", "JSON API on http://%s/api/v1/", cf->web_listen);
 	log_info("main", "popgate %s ready: state in %s, DNS %s, POP3 on %s%s%s%s%s", PACKAGE_VERSION,
 	    cf->state_dir, cf->dns_mode == DNS_MODE_DOH ? "over HTTPS" : "by the system resolver",
 	    cf->pop3_listen_count ? cf->pop3_listen[0] : "",
@@ -165,6 +174,7 @@ cmd_serve(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	web_stop(&web);
 	pop3_server_stop(&srv);
 	sync_stop(&sync);
 	net_set_resolver(NULL, NULL);

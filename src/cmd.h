@@ -33,6 +33,7 @@ int cmd_classify(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 /* account set / account test (cmd-account-trust.c), reached through cmd_account. */
 int cmd_account_set(int argc, char **argv);
 int cmd_account_test(int argc, char **argv);

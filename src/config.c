@@ -177,6 +177,11 @@ handle_web(struct parse_ctx *p, const char *name, const char *value)
 			BAD("listen must be HOST:PORT, not \"%s\"", value);
 		return set_str(&cf->web_listen, value);
 	}
+	if (strcmp(name, "allow_remote") == 0) {
+		if (parse_bool(value, &cf->web_allow_remote) == -1)
+			BAD("allow_remote must be yes or no");
+		return 1;
+	}
 	BAD("unknown key \"%s\" in [web]", name);
 }
 
@@ -351,6 +356,35 @@ absolute(const char *base, const char *path)
 	return out;
 }
 
+/* Whether "host:port" names a loopback address (127/8, ::1, localhost). */
+static int
+loopback_hostport(const char *hp)
+{
+	const char *colon = strrchr(hp, ':');
+	char host[64];
+	unsigned char a4[4], a6[16];
+	size_t n;
+
+	if (colon == NULL)
+		return 0;
+	n = (size_t)(colon - hp);
+	if (hp[0] == '[' && n >= 2) {
+		hp++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, hp, n);
+	host[n] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a4) == 1)
+		return a4[0] == 127;
+	if (inet_pton(AF_INET6, host, a6) == 1)
+		return memcmp(a6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+	return 0;
+}
+
 static int
 finish(struct config *cf, char *err, size_t errlen)
 {
@@ -368,6 +402,11 @@ finish(struct config *cf, char *err, size_t errlen)
 		cf->pop3_key = config_state_path(cf, "popgate-key.pem");
 	if ((cf->pop3_cert == NULL) != (cf->pop3_key == NULL)) {
 		snprintf(err, errlen, "[pop3] cert and key must be given together");
+		return -1;
+	}
+	if (cf->web_listen != NULL && !cf->web_allow_remote && !loopback_hostport(cf->web_listen)) {
+		snprintf(err, errlen, "[web] listen = %s is not a loopback address, and the web listener has no "
+		    "TLS: keep it on 127.0.0.1 (behind a TLS proxy) or set [web] allow_remote = yes", cf->web_listen);
 		return -1;
 	}
 	if (cf->dns_mode == DNS_MODE_DOH && cf->doh_url_count == 0) {

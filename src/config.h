@@ -33,6 +33,7 @@ struct config {
 	int plaintext_loopback;     /* 1: loopback clients may log in without TLS */
 	/* [web] */
 	char *web_listen;           /* "host:port" or NULL for none */
+	int web_allow_remote;       /* 1: a non-loopback web listen is accepted (no TLS there yet) */
 	/* [sync] */
 	int sync_interval;          /* seconds */
 	int login_wait;             /* seconds */

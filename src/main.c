@@ -21,6 +21,7 @@ static const struct cmd_entry commands[] = {
 	{ "quarantine", cmd_quarantine, "list, show, release, confirm or delete quarantined spam" },
 	{ "filter", cmd_filter, "spam filter settings and per-account spam policy" },
 	{ "trust", cmd_trust, "fetch a server's certificates; manage custom trust stores" },
+	{ "token", cmd_token, "add, list or delete API tokens (JSON API on [web] listen)" },
 	{ NULL, NULL, NULL }
 };
 

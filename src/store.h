@@ -203,4 +203,35 @@ int store_account_trust_record_pin(struct store *st, int64_t account_id, const c
 int store_account_trust_set_pending(struct store *st, int64_t account_id, const char *pin,
     const char **error_r);
 
+/* ---- API tokens and the audit log (store-web.c) ---- */
+/*
+ * Tokens are kept only as the hex SHA-256 of the token (65 bytes with the
+ * NUL). Lookup walks every token and compares in constant time.
+ */
+struct store_api_token {
+	int64_t id;
+	int64_t user_id;
+	char *user;            /* user name */
+	char *name;
+	int64_t created;
+	int64_t last_used;     /* 0: never */
+};
+void store_api_token_clear(struct store_api_token *t);
+int store_api_token_add(struct store *st, int64_t user_id, const char *name, const char *hash_hex,
+    int64_t *id_r, const char **error_r);
+/* Returns 1 deleted, 0 not found, -1 error. */
+int store_api_token_del(struct store *st, int64_t id, const char **error_r);
+typedef int store_api_token_cb(const struct store_api_token *t, void *ctx);
+/* user NULL: every token. */
+int store_api_token_foreach(struct store *st, const char *user, store_api_token_cb *cb, void *ctx,
+    const char **error_r);
+/*
+ * The user a token hash belongs to: 1 found (u_r filled, *token_id_r set,
+ * last_used refreshed at most once a minute), 0 no such token, -1 error.
+ */
+int store_api_token_find(struct store *st, const char *hash_hex, int64_t now, struct store_user *u_r,
+    int64_t *token_id_r, const char **error_r);
+int store_audit_add(struct store *st, const char *user, const char *action, const char *target,
+    const char *result, const char **error_r);
+
 #endif
