@@ -1,9 +1,9 @@
 #include "cmd.h"
 #include "store.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char list_usage[] =
     "usage: popgate list add allow|block PATTERN [-c FILE]\n"
@@ -23,28 +23,14 @@ print_entry(const char *kind, const char *pattern, void *ctx)
 int
 cmd_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *path = NULL, *verb, *error;
+	const char *path, *verb, *error;
 	struct config *cf = NULL;
 	struct store *st = NULL;
-	int ch, rc = 1, r;
+	int rc = 1, r;
 
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c': path = optarg; break;
-		case 'h': fputs(list_usage, stdout); return 0;
-		default: fputs(list_usage, stderr); return 2;
-		}
-	}
-	if (optind >= argc) {
-		fputs(list_usage, stderr);
-		return 2;
-	}
-	verb = argv[optind++];
+	if ((rc = cmd_verb_args(argc, argv, list_usage, &path, &verb)) != -1)
+		return rc;
+	rc = 1;
 	if (strcmp(verb, "add") == 0 || strcmp(verb, "del") == 0) {
 		if (optind != argc - 2 || (strcmp(argv[optind], "allow") != 0 && strcmp(argv[optind], "block") != 0)) {
 			fputs(list_usage, stderr);

@@ -6,10 +6,10 @@
 #include "store.h"
 #include "web.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 static const char token_usage[] =
@@ -64,28 +64,14 @@ valid_label(const char *s)
 int
 cmd_token(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *path = NULL, *verb, *error;
+	const char *path, *verb, *error;
 	struct config *cf = NULL;
 	struct store *st = NULL;
-	int ch, rc = 1, r;
+	int rc = 1, r;
 
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c': path = optarg; break;
-		case 'h': fputs(token_usage, stdout); return 0;
-		default: fputs(token_usage, stderr); return 2;
-		}
-	}
-	if (optind >= argc) {
-		fputs(token_usage, stderr);
-		return 2;
-	}
-	verb = argv[optind++];
+	if ((rc = cmd_verb_args(argc, argv, token_usage, &path, &verb)) != -1)
+		return rc;
+	rc = 1;
 	if ((strcmp(verb, "add") == 0 && argc - optind != 2) || (strcmp(verb, "list") == 0 && argc - optind > 1) ||
 	    (strcmp(verb, "del") == 0 && argc - optind != 1)) {
 		fputs(token_usage, stderr);

@@ -39,6 +39,12 @@ int cmd_account_set(int argc, char **argv);
 int cmd_account_test(int argc, char **argv);
 
 /* Loads -c FILE (or the defaults) or prints the error and returns NULL. */
+/*
+ * For subcommands whose only option is -c FILE (and --help): parses them
+ * and the verb after them (optind then points past it). -1 to go on, else
+ * the exit status (0 after --help, 2 after a usage error).
+ */
+int cmd_verb_args(int argc, char **argv, const char *usage, const char **path_r, const char **verb_r);
 struct config *cmd_load_config(const char *path);
 /* Creates the state dir and opens the store in it; prints errors. */
 struct store *cmd_open_store(const struct config *cf);

@@ -65,18 +65,7 @@ def download(env):
 
 def upstream_uidls(env):
     """{Message-ID: UIDL} as Dovecot itself shows them."""
-    p = clients.pop_connect(env.dovecot.port_tls, "implicit", env.dovecot.ssl_context(env.ca.cert),
-                            host="localhost")
-    try:
-        clients.pop_login(p, Q, UP_PW)
-        out = {}
-        for n, u in clients.uidls(p).items():
-            out[mailgen.message_id(clients.retr(p, n))] = u
-        p.quit()
-        return out
-    except Exception:
-        p.close()
-        raise
+    return clients.uidls_by_message_id(env.dovecot.port_tls, Q, UP_PW, env.dovecot.ssl_context(env.ca.cert))
 
 
 def quarantined(env):

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 
+import mailgen
 import peers
 
 # Real mail has lines longer than poplib's default limit of 2048.
@@ -55,6 +56,21 @@ def uidls(p):
         n, u = line.decode().split(" ", 1)
         out[int(n)] = u
     return out
+
+
+def uidls_by_message_id(port, user, password, context, host="localhost"):
+    """{Message-ID: UIDL} as the POP3S server at port shows them (nothing deleted)."""
+    p = pop_connect(port, "implicit", context, host=host)
+    try:
+        pop_login(p, user, password)
+        out = {}
+        for n, u in uidls(p).items():
+            out[mailgen.message_id(retr(p, n))] = u
+        p.quit()
+        return out
+    except Exception:
+        p.close()
+        raise
 
 
 def poplib_download(port, user, password, mode="implicit", context=None, auth="user",
