@@ -102,19 +102,29 @@ web_route_pattern(const struct web_route *rt)
 	return rt->pattern;
 }
 
-int
-web_parse_id(const char *s, int64_t *id_r)
+/* Plain decimal digits, at most maxlen of them: 0 with the value, or -1. */
+static int
+parse_digits(const char *s, size_t maxlen, int64_t *v_r)
 {
 	int64_t v = 0;
 
-	if (*s == '\0' || strlen(s) > 16)
+	if (*s == '\0' || strlen(s) > maxlen)
 		return -1;
 	for (; *s != '\0'; s++) {
 		if (*s < '0' || *s > '9')
 			return -1;
 		v = v * 10 + (*s - '0');
 	}
-	if (v <= 0 || v > ((int64_t)1 << 53))
+	*v_r = v;
+	return 0;
+}
+
+int
+web_parse_id(const char *s, int64_t *id_r)
+{
+	int64_t v;
+
+	if (parse_digits(s, 16, &v) == -1 || v <= 0 || v > ((int64_t)1 << 53))
 		return -1;
 	*id_r = v;
 	return 0;
@@ -123,18 +133,11 @@ web_parse_id(const char *s, int64_t *id_r)
 int
 web_parse_count(const char *s, long max, long *v_r)
 {
-	long v = 0;
+	int64_t v;
 
-	if (*s == '\0' || strlen(s) > 9)
+	if (parse_digits(s, 9, &v) == -1 || v > max)
 		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s - '0');
-	}
-	if (v > max)
-		return -1;
-	*v_r = v;
+	*v_r = (long)v;
 	return 0;
 }
 

@@ -22,21 +22,7 @@ PW = "local-pw"
 QU = "quser@pop.test"      # upstream mailbox of user q
 RU = "ruser@pop.test"      # upstream mailbox of user r
 
-SPAM_WORDS = "casino jackpot winner bonus lottery prize viagra pills cheap offer".split()
-HAM_WORDS = "meeting agenda patch review kernel release minutes budget schedule draft".split()
-
-
-def text(words, i, n=40):
-    return " ".join(words[(i * 3 + k) % len(words)] for k in range(n)) + "\r\n"
-
-
-def spam(i):
-    return mailgen.message(f"WIN BIG {i}", body=text(SPAM_WORDS, i), tag="spam",
-                           sender="Casino <promo@casino.example>")
-
-
-def ham(i, sender="Alice <alice@work.example>"):
-    return mailgen.message(f"Weekly meeting {i}", body=text(HAM_WORDS, i), tag="ham", sender=sender)
+spam, ham = mailgen.spam, mailgen.ham
 
 
 def setup(env):

@@ -266,3 +266,23 @@ def assert_same(got, want, what=""):
             raise AssertionError(f"{what}: {mid} differs at byte {at} (got {len(g)} bytes, "
                                  f"want {len(m)}): got {g[max(0, at - 40):at + 40]!r} "
                                  f"want {m[max(0, at - 40):at + 40]!r}")
+
+
+# Mail a trained filter tells apart: the words of each class, mixed per i.
+SPAM_WORDS = "casino jackpot winner bonus lottery prize viagra pills cheap offer".split()
+HAM_WORDS = "meeting agenda patch review kernel release minutes budget schedule draft".split()
+
+
+def class_text(words, i, n=40):
+    return " ".join(words[(i * 3 + k) % len(words)] for k in range(n)) + "\r\n"
+
+
+def spam(i):
+    """Spam number i: casino words, "WIN BIG i"."""
+    return message(f"WIN BIG {i}", body=class_text(SPAM_WORDS, i), tag="spam",
+                   sender="Casino <promo@casino.example>")
+
+
+def ham(i, sender="Alice <alice@work.example>"):
+    """Ham number i: meeting words, "Weekly meeting i"."""
+    return message(f"Weekly meeting {i}", body=class_text(HAM_WORDS, i), tag="ham", sender=sender)
