@@ -84,17 +84,6 @@ api_lists_del(struct web_request *r)
 	    "deleted", 1));
 }
 
-static long long
-scalar(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *q;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return v;
-}
 
 static json_t *
 zones(char *const *z, size_t n)
@@ -112,11 +101,13 @@ api_filter_get(struct web_request *r)
 {
 	sqlite3 *db = store_db(r->st);
 	struct verdict_config c;
+	struct bayes_db_counts bc;
 	const char *error;
 	json_t *o;
 
 	if (verdict_config_load(db, &c, &error) == -1)
 		return web_error(r, 500, "internal", "%s", error);
+	bayes_db_counts(db, &bc);
 	o = json_pack("{s:{s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:i, s:i, s:o, s:o, s:f, s:f, s:i, s:i, s:o, s:o},"
 	    " s:{s:I, s:I, s:I}}",
 	    "settings",
@@ -130,9 +121,7 @@ api_filter_get(struct web_request *r)
 	    "dns_timeout_ms", c.rules.timeout_ms,
 	    "spamd", web_json_str(c.rules.spamd), "rspamd", web_json_str(c.rules.rspamd),
 	    "trained",
-	    "spam", (json_int_t)scalar(db, "SELECT nspam FROM bayes_meta"),
-	    "ham", (json_int_t)scalar(db, "SELECT nham FROM bayes_meta"),
-	    "tokens", (json_int_t)scalar(db, "SELECT count(*) FROM bayes_tokens"));
+	    "spam", (json_int_t)bc.nspam, "ham", (json_int_t)bc.nham, "tokens", (json_int_t)bc.tokens);
 	verdict_config_clear(&c);
 	return web_reply(r, 200, o);
 }

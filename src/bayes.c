@@ -706,3 +706,20 @@ out:
 	sqlite3_finalize(del);
 	return ok ? 0 : -1;
 }
+
+void
+bayes_db_counts(sqlite3 *db, struct bayes_db_counts *c_r)
+{
+	sqlite3_stmt *q;
+
+	c_r->nspam = c_r->nham = c_r->tokens = -1;
+	if (sqlite3_prepare_v2(db, "SELECT nspam, nham, (SELECT count(*) FROM bayes_tokens) FROM bayes_meta "
+	    "WHERE id = 1", -1, &q, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		c_r->nspam = sqlite3_column_int64(q, 0);
+		c_r->nham = sqlite3_column_int64(q, 1);
+		c_r->tokens = sqlite3_column_int64(q, 2);
+	}
+	sqlite3_finalize(q);
+}

@@ -121,6 +121,12 @@ void bayes_discard(struct bayes *b);
 /* Pending (unflushed) messages. */
 unsigned bayes_pending(const struct bayes *b);
 
+/* What the database holds, for people: -1 each when it cannot be read. */
+struct bayes_db_counts {
+	int64_t nspam, nham, tokens;
+};
+void bayes_db_counts(sqlite3 *db, struct bayes_db_counts *c_r);
+
 /*
  * Forgets the tokens that only one trained message ever had and that no
  * training has touched since before before_day (a day number, Unix time /

@@ -28,17 +28,6 @@ static const char filter_usage[] =
     "trained message had and that no training touched for token_days days (365;\n"
     "the daemon does it hourly).\n";
 
-static long long
-scalar(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 static void
 print_zones(const char *key, char *const *zones, size_t n)
@@ -54,6 +43,7 @@ show(struct store *st)
 {
 	sqlite3 *db = store_db(st);
 	struct verdict_config c;
+	struct bayes_db_counts bc;
 	const char *error;
 
 	if (verdict_config_load(db, &c, &error) == -1) {
@@ -70,8 +60,9 @@ show(struct store *st)
 	print_zones("uribl_zones", c.rules.uribl, c.rules.nuribl);
 	printf("dnsbl_weight = %g\nuribl_weight = %g\ntrusted_networks = %zu extra\ndns_timeout_ms = %d\n",
 	    c.rules.dnsbl_weight, c.rules.uribl_weight, c.rules.ntrusted, c.rules.timeout_ms);
-	printf("trained: %lld spam, %lld ham, %lld tokens\n", scalar(db, "SELECT nspam FROM bayes_meta"),
-	    scalar(db, "SELECT nham FROM bayes_meta"), scalar(db, "SELECT count(*) FROM bayes_tokens"));
+	bayes_db_counts(db, &bc);
+	printf("trained: %lld spam, %lld ham, %lld tokens\n", (long long)bc.nspam, (long long)bc.nham,
+	    (long long)bc.tokens);
 	verdict_config_clear(&c);
 	return 0;
 }

@@ -35,15 +35,7 @@ def setup(env):
     pg.user_add("boss", PW, admin=True)
     pg.account_add("main", "q", "localhost", env.dovecot.port_tls, QU, UP_PW, "implicit", env.ca.cert)
     pg.account_add("main", "r", "localhost", env.dovecot.port_tls, RU, UP_PW, "implicit", env.ca.cert)
-    files = {"spam": [], "ham": []}
-    for i in range(15):
-        for kind, make in (("spam", spam), ("ham", ham)):
-            p = os.path.join(env.dir, f"train-{kind}-{i}.eml")
-            with open(p, "wb") as f:
-                f.write(make(i + 100))
-            files[kind].append(p)
-    pg.cli("train", "--spam", *files["spam"])
-    pg.cli("train", "--ham", *files["ham"])
+    pg.train(spam, ham)
     env.tok = {}
     for user in ("q", "r", "boss"):
         res = pg.cli("token", "add", user, f"{user}'s script")

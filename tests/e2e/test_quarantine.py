@@ -27,15 +27,7 @@ def setup(env):
     pg.user_add("q", PW)
     pg.account_add("main", "q", "localhost", env.dovecot.port_tls, Q, UP_PW, "implicit", env.ca.cert)
     # the filter learns from mail like the user's before the daemon starts
-    files = {"spam": [], "ham": []}
-    for i in range(15):
-        for kind, make in (("spam", spam), ("ham", ham)):
-            p = os.path.join(env.dir, f"train-{kind}-{i}.eml")
-            with open(p, "wb") as f:
-                f.write(make(i + 100))
-            files[kind].append(p)
-    pg.cli("train", "--spam", *files["spam"])
-    pg.cli("train", "--ham", *files["ham"])
+    pg.train(spam, ham)
     env.db = os.path.join(pg.state_dir, "popgate.db")
     pg.start()
 

@@ -585,6 +585,19 @@ class Popgate:
     def list_add(self, kind, pattern):
         return self.cli("list", "add", kind, pattern)
 
+    def train(self, make_spam, make_ham, n=15, first=100):
+        """Trains the filter on n spam and n ham messages, make_spam(i) and
+        make_ham(i) for i from first on (written to files, as mail is)."""
+        files = {"spam": [], "ham": []}
+        for i in range(first, first + n):
+            for kind, make in (("spam", make_spam), ("ham", make_ham)):
+                p = os.path.join(self.dir, f"train-{kind}-{i}.eml")
+                with open(p, "wb") as f:
+                    f.write(make(i))
+                files[kind].append(p)
+        self.cli("train", "--spam", *files["spam"])
+        self.cli("train", "--ham", *files["ham"])
+
     # daemon
     def start(self, timeout=20):
         log = open(self.logfile, "ab")
