@@ -14,7 +14,7 @@ BUILD_PKGS="build-essential autoconf automake pkg-config libssl-dev libcurl4-ope
  libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libgmime-3.0-dev"
 TEST_PKGS="dovecot-pop3d dovecot-core stunnel4 fetchmail getmail6 curl openssl python3
  unbound dnsdist knot-resolver dnsutils bogofilter sqlite3 clang libclang-rt-14-dev strace iproute2
- ca-certificates spamassassin spamd rspamd"
+ ca-certificates spamassassin spamd rspamd chromium nodejs npm"
 
 need() {
 	missing=""

@@ -15,8 +15,13 @@ api_health(struct web_request *r)
 int
 api_me(struct web_request *r)
 {
-	return web_reply(r, 200, json_pack("{s:I, s:o, s:b}", "id", (json_int_t)r->user.id, "name",
-	    web_json_str(r->user.name), "admin", r->user.admin));
+	json_t *o = json_pack("{s:I, s:o, s:b}", "id", (json_int_t)r->user.id, "name",
+	    web_json_str(r->user.name), "admin", r->user.admin);
+
+	/* A page reloaded with its session cookie learns its CSRF token here. */
+	if (o != NULL && r->session[0] != '\0')
+		json_object_set_new(o, "csrf", json_string(r->csrf));
+	return web_reply(r, 200, o);
 }
 
 struct accounts_ctx {

@@ -177,6 +177,11 @@ handle_web(struct parse_ctx *p, const char *name, const char *value)
 			BAD("listen must be HOST:PORT, not \"%s\"", value);
 		return set_str(&cf->web_listen, value);
 	}
+	if (strcmp(name, "root") == 0) {
+		if (*value != '/')
+			BAD("root must be an absolute path, not \"%s\"", value);
+		return set_str(&cf->web_root, value);
+	}
 	if (strcmp(name, "allow_remote") == 0) {
 		if (parse_bool(value, &cf->web_allow_remote) == -1)
 			BAD("allow_remote must be yes or no");
@@ -520,6 +525,7 @@ config_free(struct config **cfp)
 	free(cf->pop3_cert);
 	free(cf->pop3_key);
 	free(cf->web_listen);
+	free(cf->web_root);
 	clear_list(cf->doh_url, &cf->doh_url_count);
 	clear_list(cf->dns_bootstrap, &cf->dns_bootstrap_count);
 	free(cf->dns_ca_file);

@@ -34,6 +34,7 @@ struct config {
 	/* [web] */
 	char *web_listen;           /* "host:port" or NULL for none */
 	int web_allow_remote;       /* 1: a non-loopback web listen is accepted (no TLS there yet) */
+	char *web_root;             /* the dashboard's files (web/); NULL: the built-in default */
 	/* [sync] */
 	int sync_interval;          /* seconds */
 	int login_wait;             /* seconds */

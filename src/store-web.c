@@ -1,5 +1,6 @@
 /*
- * store-web: the JSON API's tables, api_tokens and audit_log (sql/006-web.sql).
+ * store-web: the JSON API's tables, api_tokens and audit_log (sql/006-web.sql),
+ * and the dashboard's web_sessions (sql/007-sessions.sql).
  */
 #include "store.h"
 #include "store-int.h"
@@ -176,4 +177,74 @@ store_audit_add(struct store *st, const char *user, const char *action, const ch
 	sqlite3_bind_text(stmt, 3, target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, result, -1, SQLITE_STATIC);
 	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
+}
+
+int
+store_session_add(struct store *st, int64_t user_id, const char *hash_hex, const char *csrf,
+    int64_t now, int64_t expires, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (store_prepare(st, "DELETE FROM web_sessions WHERE expires <= ?", &stmt, error_r) == -1)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, now);
+	if (store_run(st, stmt, NULL, error_r) == -1)
+		return -1;
+	if (store_prepare(st, "INSERT INTO web_sessions (hash, user_id, csrf, created, expires) "
+	    "VALUES (?, ?, ?, ?, ?)", &stmt, error_r) == -1)
+		return -1;
+	sqlite3_bind_text(stmt, 1, hash_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, user_id);
+	sqlite3_bind_text(stmt, 3, csrf, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, now);
+	sqlite3_bind_int64(stmt, 5, expires);
+	return store_run(st, stmt, NULL, error_r) == -1 ? -1 : 0;
+}
+
+int
+store_session_find(struct store *st, const char *hash_hex, int64_t now, struct store_user *u_r,
+    char csrf[65], const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *c;
+	int rc;
+
+	memset(u_r, 0, sizeof(*u_r));
+	csrf[0] = '\0';
+	if (strlen(hash_hex) != HASH_HEX_LEN)
+		return 0;
+	if (store_prepare(st, "SELECT u.id, u.name, u.pwhash, u.admin, s.csrf FROM web_sessions s "
+	    "JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires > ?", &stmt, error_r) == -1)
+		return -1;
+	sqlite3_bind_text(stmt, 1, hash_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, now);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		u_r->id = sqlite3_column_int64(stmt, 0);
+		u_r->name = store_col_dup(stmt, 1);
+		u_r->pwhash = store_col_dup(stmt, 2);
+		u_r->admin = sqlite3_column_int(stmt, 3);
+		c = sqlite3_column_text(stmt, 4);
+		if (c != NULL && strlen((const char *)c) < 65)
+			strcpy(csrf, (const char *)c);
+	} else if (rc != SQLITE_DONE)
+		*error_r = store_error(st);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_session_del(struct store *st, const char *hash_hex, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int n;
+
+	if (store_prepare(st, "DELETE FROM web_sessions WHERE hash = ?", &stmt, error_r) == -1)
+		return -1;
+	sqlite3_bind_text(stmt, 1, hash_hex, -1, SQLITE_STATIC);
+	if ((n = store_run(st, stmt, NULL, error_r)) == -1)
+		return -1;
+	return n > 0 ? 1 : 0;
 }

@@ -234,4 +234,17 @@ int store_api_token_find(struct store *st, const char *hash_hex, int64_t now, st
 int store_audit_add(struct store *st, const char *user, const char *action, const char *target,
     const char *result, const char **error_r);
 
+/* ---- dashboard sessions (store-web.c, sql/007-sessions.sql) ---- */
+/* A new session for a cookie hash; expired sessions are swept at the same time. */
+int store_session_add(struct store *st, int64_t user_id, const char *hash_hex, const char *csrf,
+    int64_t now, int64_t expires, const char **error_r);
+/*
+ * The live session of a cookie hash: 1 found (u_r filled, its CSRF token
+ * copied into csrf, 65 bytes), 0 none or expired, -1 error.
+ */
+int store_session_find(struct store *st, const char *hash_hex, int64_t now, struct store_user *u_r,
+    char csrf[65], const char **error_r);
+/* Returns 1 deleted, 0 not found, -1 error. */
+int store_session_del(struct store *st, const char *hash_hex, const char **error_r);
+
 #endif

@@ -21,6 +21,9 @@ struct web_request {
 	struct store_user user;         /* id 0: not authenticated */
 	json_t *body;                   /* parsed request body, or NULL */
 	json_t *reply;
+	char session[65];               /* hex hash of the session cookie; "" with a bearer token */
+	char csrf[65];                  /* that session's CSRF token */
+	char set_cookie[160];           /* a Set-Cookie for the reply, or "" */
 };
 
 typedef int web_handler(struct web_request *r);
@@ -54,6 +57,9 @@ int api_quarantine_get(struct web_request *r);
 int api_quarantine_release(struct web_request *r);
 int api_quarantine_confirm(struct web_request *r);
 int api_quarantine_delete(struct web_request *r);
+/* api-session.c */
+int api_login(struct web_request *r);
+int api_logout(struct web_request *r);
 /* api-filter.c */
 int api_lists_get(struct web_request *r);
 int api_lists_add(struct web_request *r);

@@ -5,6 +5,7 @@
  */
 #include "web-int.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 
 static const struct web_route routes[] = {
 	{ "GET", "/api/v1/health", WEB_AUTH_NONE, api_health },
+	{ "POST", "/api/v1/login", WEB_AUTH_NONE, api_login },
+	{ "POST", "/api/v1/logout", WEB_AUTH_USER, api_logout },
 	{ "GET", "/api/v1/me", WEB_AUTH_USER, api_me },
 	{ "GET", "/api/v1/accounts", WEB_AUTH_USER, api_accounts },
 	{ "GET", "/api/v1/quarantine", WEB_AUTH_USER, api_quarantine_list },
@@ -277,4 +280,97 @@ web_token_hash(const char *token, char hex[65])
 	for (unsigned i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
+}
+
+int
+web_cookie_get(const char *header, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name);
+	const char *p = header;
+
+	if (header == NULL || outlen == 0)
+		return 0;
+	while (*p != '\0') {
+		const char *end;
+		size_t vlen;
+
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		end = p + strcspn(p, ";");
+		if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+			p += nlen + 1;
+			vlen = (size_t)(end - p);
+			while (vlen > 0 && (p[vlen - 1] == ' ' || p[vlen - 1] == '\t'))
+				vlen--;
+			if (vlen == 0 || vlen >= outlen)
+				return 0;
+			memcpy(out, p, vlen);
+			out[vlen] = '\0';
+			return 1;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+int
+web_session_cookie(const char *value, char *buf, size_t len)
+{
+	int n;
+
+	/* No Secure attribute: the listener speaks plain HTTP (on loopback or behind a TLS proxy). */
+	if (value != NULL)
+		n = snprintf(buf, len, "%s=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d",
+		    WEB_SESSION_COOKIE, value, WEB_SESSION_TTL);
+	else
+		n = snprintf(buf, len, "%s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", WEB_SESSION_COOKIE);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int
+web_csrf_ok(const char *expected, const char *given)
+{
+	size_t n;
+
+	if (expected == NULL || given == NULL || (n = strlen(expected)) == 0 || strlen(given) != n)
+		return 0;
+	return CRYPTO_memcmp(expected, given, n) == 0;
+}
+
+int
+web_static_name(const char *url, char *name, size_t namelen, const char **ctype_r)
+{
+	static const struct {
+		const char *ext;
+		const char *ctype;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".svg", "image/svg+xml" },
+	};
+	const char *n, *dot;
+	size_t len;
+
+	if (strcmp(url, "/") == 0)
+		n = "index.html";
+	else if (strncmp(url, "/static/", 8) == 0)
+		n = url + 8;
+	else
+		return 0;
+	len = strlen(n);
+	if (len == 0 || len > 64 || len >= namelen || (dot = strchr(n, '.')) == NULL || dot == n)
+		return -1;
+	for (const char *c = n; c < dot; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+			return -1;
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(dot, types[i].ext) == 0) {
+			memcpy(name, n, len + 1);
+			*ctype_r = types[i].ctype;
+			return 1;
+		}
+	}
+	return -1;
 }

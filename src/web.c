@@ -9,6 +9,10 @@
 #include "log.h"
 #include "net.h"
 
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +30,7 @@ struct web {
 	struct MHD_Daemon *daemon;
 	const struct config *cf;
 	char *db_path;
+	char *root;                     /* the dashboard's files */
 };
 
 /* The pool threads' stores, closed when a thread ends. */
@@ -134,14 +139,18 @@ web_audit(struct web_request *r, const char *action, const char *target, const c
 		log_warnx("web", "audit log: %s", error);
 }
 
+#define CSP_API "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+/* The dashboard: its own files only, no inline script or style, no other origin. */
+#define CSP_PAGE "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " \
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 static void
-add_headers(struct MHD_Response *resp)
+add_headers(struct MHD_Response *resp, const char *ctype, const char *csp)
 {
-	MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+	MHD_add_response_header(resp, "Content-Type", ctype);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	MHD_add_response_header(resp, "Content-Security-Policy",
-	    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+	MHD_add_response_header(resp, "Content-Security-Policy", csp);
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 }
@@ -177,7 +186,9 @@ send_reply(struct web_request *r, int status, const char *allow, int challenge)
 		free(text);
 		return MHD_NO;
 	}
-	add_headers(resp);
+	add_headers(resp, "application/json; charset=utf-8", CSP_API);
+	if (r->set_cookie[0] != '\0')
+		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
 	if (allow != NULL)
 		MHD_add_response_header(resp, "Allow", allow);
 	if (challenge)
@@ -187,16 +198,60 @@ send_reply(struct web_request *r, int status, const char *allow, int challenge)
 	return ret;
 }
 
+/*
+ * A browser's session cookie: 1 authenticated, 0 refused, -1 store error.
+ * A state-changing method must echo the session's CSRF token.
+ */
+static int
+authenticate_cookie(struct web_request *r, const char *method, const char *cookie, int *status_r)
+{
+	const char *error, *given;
+	char value[128];
+	int rc;
+
+	if (!web_cookie_get(cookie, WEB_SESSION_COOKIE, value, sizeof(value)) ||
+	    web_token_hash(value, r->session) == -1) {
+		r->session[0] = '\0';
+		*status_r = web_error(r, 401, "unauthorized", "log in, or send an API token (Authorization: Bearer TOKEN)");
+		return 0;
+	}
+	if ((rc = store_session_find(r->st, r->session, (int64_t)time(NULL), &r->user, r->csrf, &error)) == -1) {
+		log_warnx("web", "session lookup: %s", error);
+		r->session[0] = '\0';
+		*status_r = web_error(r, 500, "internal", "the store failed");
+		return -1;
+	}
+	if (rc == 0) {
+		r->session[0] = '\0';
+		*status_r = web_error(r, 401, "unauthorized", "the session has ended; log in again");
+		return 0;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+		if (!web_csrf_ok(r->csrf, given)) {
+			*status_r = web_error(r, 403, "csrf", "the X-CSRF-Token header is missing or wrong");
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* 1 authenticated, 0 refused (status in *status_r, reply set), -1 store error. */
 static int
-authenticate(struct web_request *r, int *status_r)
+authenticate(struct web_request *r, const char *method, int *status_r)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *cookie = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
 	const char *error;
 	char hex[65];
 	int64_t token_id;
 	int rc;
 
+	if (h == NULL && cookie != NULL) {
+		if ((rc = authenticate_cookie(r, method, cookie, status_r)) != 1)
+			return rc;
+		goto admin;
+	}
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
 		*status_r = web_error(r, 401, "unauthorized", "an API token is needed (Authorization: Bearer TOKEN)");
 		return 0;
@@ -217,6 +272,7 @@ authenticate(struct web_request *r, int *status_r)
 		*status_r = web_error(r, 401, "unauthorized", "bad API token");
 		return 0;
 	}
+admin:
 	if (web_route_auth(r->route) == WEB_AUTH_ADMIN && !r->user.admin) {
 		*status_r = web_error(r, 403, "forbidden", "only an admin may do this");
 		return 0;
@@ -246,6 +302,57 @@ log_request(struct web_request *r, const char *method, const char *url, int stat
 	    r->user.name != NULL ? " user " : "", r->user.name != NULL ? r->user.name : "");
 }
 
+/* A file of the dashboard (the name is checked by web_static_name). */
+static enum MHD_Result
+send_static(struct web *w, struct web_request *r, const char *method, const char *url)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	const char *ctype;
+	char name[80], path[4096];
+	struct stat sb;
+	char *buf = NULL;
+	ssize_t n;
+	size_t got = 0;
+	int fd = -1;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		web_error(r, 405, "method_not_allowed", "%s is not allowed here (allowed: GET, HEAD)", method);
+		log_request(r, method, url, 405);
+		return send_reply(r, 405, "GET, HEAD", 0);
+	}
+	if (web_static_name(url, name, sizeof(name), &ctype) != 1 ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", w->root, name) >= sizeof(path) ||
+	    (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1 ||
+	    !S_ISREG(sb.st_mode) || sb.st_size > WEB_STATIC_MAX ||
+	    (buf = malloc((size_t)sb.st_size + 1)) == NULL)
+		goto fail;
+	while (got < (size_t)sb.st_size) {
+		if ((n = read(fd, buf + got, (size_t)sb.st_size - got)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		got += (size_t)n;
+	}
+	close(fd);
+	if ((resp = MHD_create_response_from_buffer(got, buf, MHD_RESPMEM_MUST_FREE)) == NULL) {
+		free(buf);
+		return MHD_NO;
+	}
+	add_headers(resp, ctype, CSP_PAGE);
+	log_request(r, method, url, 200);
+	ret = MHD_queue_response(r->conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+fail:
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	web_error(r, 404, "not_found", "no such file");
+	log_request(r, method, url, 404);
+	return send_reply(r, 404, NULL, 0);
+}
+
 /* Looks at the headers: route, auth, size. 1 go on, 0 a response was queued. */
 static int
 start_request(struct web *w, struct conn_state *cs, const char *method, const char *url,
@@ -272,9 +379,9 @@ start_request(struct web *w, struct conn_state *cs, const char *method, const ch
 		*ret_r = send_reply(r, 503, NULL, 0);
 		return 0;
 	}
-	if (web_route_auth(r->route) != WEB_AUTH_NONE && authenticate(r, &status) != 1) {
+	if (web_route_auth(r->route) != WEB_AUTH_NONE && authenticate(r, method, &status) != 1) {
 		if (status == 403)
-			audit_refused(r, method, url, "forbidden");
+			audit_refused(r, method, url, r->session[0] != '\0' ? "csrf token missing or wrong" : "forbidden");
 		log_request(r, method, url, status);
 		*ret_r = send_reply(r, status, NULL, status == 401);
 		return 0;
@@ -307,6 +414,10 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url, const ch
 			return MHD_NO;
 		*con_cls = cs;
 		cs->req.conn = conn;
+		if (strcmp(url, "/") == 0 || strncmp(url, "/static/", 8) == 0) {
+			cs->refused = 1;
+			return send_static(w, &cs->req, method, url);
+		}
 		if (!start_request(w, cs, method, url, &ret)) {
 			cs->refused = 1;
 			return ret;
@@ -382,6 +493,24 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("web", "libmicrohttpd: %s", log_sanitize(msg, n, 400, safe, sizeof(safe)));
 }
 
+/*
+ * [web] root, else the installed PG_DATADIR/web when it holds index.html,
+ * else the source tree's web/ (a daemon run from the build tree).
+ */
+static int
+web_root(const struct config *cf, char **root_r)
+{
+	const char *installed = PG_DATADIR "/web";
+
+	if (cf->web_root != NULL)
+		*root_r = strdup(cf->web_root);
+	else if (access(PG_DATADIR "/web/index.html", R_OK) == 0)
+		*root_r = strdup(installed);
+	else
+		*root_r = strdup(PG_SRCWEBDIR);
+	return *root_r == NULL ? -1 : 0;
+}
+
 int
 web_start(const struct config *cf, struct web **web_r, char *err, size_t errlen)
 {
@@ -398,7 +527,15 @@ web_start(const struct config *cf, struct web **web_r, char *err, size_t errlen)
 		return -1;
 	}
 	w->cf = cf;
+	if (web_root(cf, &w->root) == -1) {
+		free(w->db_path);
+		free(w);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	log_info("web", "dashboard files in %s", w->root);
 	if (net_listen(cf->web_listen, &fd, err, errlen) == -1) {
+		free(w->root);
 		free(w->db_path);
 		free(w);
 		return -1;
@@ -416,6 +553,7 @@ web_start(const struct config *cf, struct web **web_r, char *err, size_t errlen)
 	if (w->daemon == NULL) {
 		snprintf(err, errlen, "[web] cannot start the HTTP server on %s", cf->web_listen);
 		close(fd);
+		free(w->root);
 		free(w->db_path);
 		free(w);
 		return -1;
@@ -432,6 +570,7 @@ web_stop(struct web **webp)
 	if (w == NULL)
 		return;
 	MHD_stop_daemon(w->daemon);
+	free(w->root);
 	free(w->db_path);
 	free(w);
 	*webp = NULL;

@@ -73,4 +73,26 @@ int web_body_setting(json_t *obj, char *buf, size_t size, int *null_r, char *err
 char *web_token_new(void);
 int web_token_hash(const char *token, char hex[65]);
 
+/* ---- dashboard sessions and static files (web-route.c); no I/O ---- */
+#define WEB_SESSION_COOKIE "popgate_session"
+#define WEB_SESSION_TTL (12 * 3600)     /* seconds a dashboard login lasts */
+#define WEB_STATIC_MAX (1024 * 1024)    /* bytes of one static file */
+
+/*
+ * The value of cookie name in a Cookie header, copied into out: 1 found
+ * (and it fits), 0 not.
+ */
+int web_cookie_get(const char *header, const char *name, char *out, size_t outlen);
+/* The Set-Cookie value for a session (value NULL: one that clears it): 0, or -1 if buf is too small. */
+int web_session_cookie(const char *value, char *buf, size_t len);
+/* 1 when given is the session's CSRF token (constant-time), 0 otherwise (NULL or empty included). */
+int web_csrf_ok(const char *expected, const char *given);
+/*
+ * The file a static URL names: "/" is index.html, "/static/NAME" is NAME
+ * when NAME is [a-z0-9_-] then one of .html .css .js .svg (no slash, no dot
+ * elsewhere). 1 with name and *ctype_r (Content-Type), 0 when url is no
+ * static URL, -1 when it is under /static/ but not an allowed name.
+ */
+int web_static_name(const char *url, char *name, size_t namelen, const char **ctype_r);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Loads a config whose [web] section is web; 1 accepted, 0 refused (err filled). */
@@ -43,7 +44,8 @@ main(void)
 {
 	struct web_params p;
 	char hex[65], hex2[65], value[64], err[300], dir[] = "/tmp/popgate-test-web.XXXXXX", path[256], big[700];
-	const char *kind, *pattern, *error;
+	char csrf[65], val[160];
+	const char *kind, *pattern, *error, *ctype;
 	json_t *obj;
 	int64_t id, tid;
 	long n;
@@ -159,6 +161,27 @@ main(void)
 	CHECK(store_audit_add(st, "ann", "list.add", "block x", "ok", &error) == 0, "audit row");
 	CHECK(store_api_token_del(st, id, &error) == 1, "token deleted");
 	CHECK(store_api_token_find(st, hex, 1000, &u, &tid, &error) == 0, "deleted token not found");
+
+	/* dashboard sessions: found until they expire, gone after logout, swept on the next login */
+	store_user_get(st, "ann", &u, &error);
+	id = u.id;
+	store_user_clear(&u);
+	web_token_hash("cookie-one", hex);
+	web_token_hash("cookie-two", hex2);
+	CHECK(store_session_add(st, id, hex, "c1", 1000, 1000 + WEB_SESSION_TTL, &error) == 0, "session stored");
+	CHECK(store_session_find(st, hex, 1001, &u, csrf, &error) == 1 && u.id == id, "session found");
+	CHECK_STR(u.name, "ann", "session user");
+	CHECK_STR(csrf, "c1", "session CSRF token");
+	store_user_clear(&u);
+	CHECK(store_session_find(st, hex, 1000 + WEB_SESSION_TTL, &u, csrf, &error) == 0 && csrf[0] == '\0',
+	    "expired session not found");
+	CHECK(store_session_find(st, hex2, 1001, &u, csrf, &error) == 0, "unknown session not found");
+	CHECK(store_session_find(st, "short", 1001, &u, csrf, &error) == 0, "malformed session hash not found");
+	CHECK(store_session_add(st, id, hex2, "c2", 1000 + WEB_SESSION_TTL, 2000 + WEB_SESSION_TTL, &error) == 0,
+	    "second session");
+	CHECK(store_session_del(st, hex, &error) == 0, "the expired session was swept by the next login");
+	CHECK(store_session_del(st, hex2, &error) == 1, "logout deletes the session");
+	CHECK(store_session_find(st, hex2, 1001 + WEB_SESSION_TTL, &u, csrf, &error) == 0, "gone after logout");
 	store_close(&st);
 	free(tok);
 
@@ -177,6 +200,58 @@ main(void)
 	CHECK(web_config(dir, "listen = 0.0.0.0:8025\nallow_remote = yes", err, sizeof(err)) == 1,
 	    "allow_remote = yes accepts it");
 	CHECK(web_config(dir, "allow_remote = maybe", err, sizeof(err)) == 0, "allow_remote is yes or no");
+
+	/* cookies */
+	CHECK(web_cookie_get("popgate_session=abc", "popgate_session", val, sizeof(val)) == 1, "lone cookie");
+	CHECK_STR(val, "abc", "its value");
+	CHECK(web_cookie_get("a=1; popgate_session=xyz ; b=2", "popgate_session", val, sizeof(val)) == 1,
+	    "cookie among others");
+	CHECK_STR(val, "xyz", "trailing blanks dropped");
+	CHECK(web_cookie_get("xpopgate_session=1; popgate_sessionx=2", "popgate_session", val, sizeof(val)) == 0,
+	    "a longer or shorter name is not the cookie");
+	CHECK(web_cookie_get("popgate_session=", "popgate_session", val, sizeof(val)) == 0, "empty value refused");
+	CHECK(web_cookie_get("popgate_session=0123456789", "popgate_session", val, 8) == 0, "too long refused");
+	CHECK(web_cookie_get(";;", "popgate_session", val, sizeof(val)) == 0, "no cookie");
+	CHECK(web_cookie_get(NULL, "popgate_session", val, sizeof(val)) == 0, "no header");
+	CHECK(web_session_cookie("v1", val, sizeof(val)) == 0, "Set-Cookie built");
+	CHECK_STR(val, "popgate_session=v1; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200", "Set-Cookie");
+	CHECK(web_session_cookie(NULL, val, sizeof(val)) == 0 && strstr(val, "Max-Age=0") != NULL &&
+	    strncmp(val, "popgate_session=;", 17) == 0, "clearing cookie");
+	CHECK(web_session_cookie("v1", val, 10) == -1, "small buffer refused");
+
+	/* CSRF */
+	CHECK(web_csrf_ok("abcd", "abcd") == 1, "same token");
+	CHECK(web_csrf_ok("abcd", "abce") == 0, "other token");
+	CHECK(web_csrf_ok("abcd", "abc") == 0, "prefix");
+	CHECK(web_csrf_ok("abcd", "abcde") == 0, "longer");
+	CHECK(web_csrf_ok("abcd", NULL) == 0, "missing header");
+	CHECK(web_csrf_ok("", "") == 0, "an empty token matches nothing");
+	CHECK(web_csrf_ok(NULL, "x") == 0, "no session token");
+
+	/* static names */
+	CHECK(web_static_name("/", val, sizeof(val), &ctype) == 1, "/ is static");
+	CHECK_STR(val, "index.html", "/ is index.html");
+	CHECK_STR(ctype, "text/html; charset=utf-8", "html type");
+	CHECK(web_static_name("/static/app.js", val, sizeof(val), &ctype) == 1, "app.js");
+	CHECK_STR(ctype, "text/javascript; charset=utf-8", "js type");
+	CHECK(web_static_name("/static/app.css", val, sizeof(val), &ctype) == 1 &&
+	    strcmp(ctype, "text/css; charset=utf-8") == 0, "css type");
+	CHECK(web_static_name("/static/favicon.svg", val, sizeof(val), &ctype) == 1 &&
+	    strcmp(ctype, "image/svg+xml") == 0, "svg type");
+	CHECK(web_static_name("/api/v1/me", val, sizeof(val), &ctype) == 0, "the API is not static");
+	CHECK(web_static_name("/index.html", val, sizeof(val), &ctype) == 0, "only / and /static/");
+	CHECK(web_static_name("/static", val, sizeof(val), &ctype) == 0, "/static alone is not a file");
+	{
+		static const char *const bad[] = { "/static/", "/static/../x.js", "/static/..", "/static/.js",
+		    "/static/a/b.js", "/static/a.sh", "/static/a.JS", "/static/A.js", "/static/a.js.map",
+		    "/static/a.min.js", "/static/a%2e.js", "/static/a\\b.js", "/static/.htaccess",
+		    "/static//etc/passwd", "/static/a.html/", "/static/ a.js", "/static/a" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			CHECK(web_static_name(bad[i], val, sizeof(val), &ctype) == -1, "refused: %s", bad[i]);
+	}
+	CHECK(web_static_name("/static/app.js", val, 6, &ctype) == -1, "a name longer than the buffer");
+
 	unlink(path);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path) != 0)
