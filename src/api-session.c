@@ -103,7 +103,7 @@ api_logout(struct web_request *r)
 
 	if (r->session[0] == '\0')
 		return web_error(r, 400, "bad_request",
-		    "logout ends a browser session; an API token is removed with popgate token delete");
+		    "logout ends a browser session; an API token is removed with popgate token del");
 	if (store_session_del(r->st, r->session, &error) == -1) {
 		log_warnx("web", "session delete: %s", error);
 		return web_error(r, 500, "internal", "the store failed");
