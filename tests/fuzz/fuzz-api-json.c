@@ -1,7 +1,9 @@
 /*
  * Fuzz target: what the JSON API parses from a request -- the method and
- * path (routing, path parameters, ids) and the body (JSON object, list
- * entry, setting value). Input: "METHOD PATH\n" then the body.
+ * path (routing, path parameters, ids, the dashboard's static file names),
+ * the session cookie (the first line read as a Cookie header) and the body
+ * (JSON object, list entry, setting value). Input: "METHOD PATH\n" then the
+ * body.
  */
 #include "web.h"
 
@@ -15,8 +17,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *nl = memchr(data, '\n', size);
-	char line[WEB_PATH_MAX + 64], method[16], value[1024], err[300], allow[64];
-	const char *path, *sp, *kind, *pattern;
+	char line[WEB_PATH_MAX + 64], method[16], value[1024], err[300], allow[64], name[80], cookie[128];
+	const char *path, *sp, *kind, *pattern, *ctype, *dot;
 	struct web_params p;
 	json_t *obj;
 	size_t n;
@@ -45,6 +47,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)web_parse_count(p.v[i], 500, &count);
 		}
 	} else if (status != 404 && status != 405)
+		abort();
+	/* A static name is one plain file name: no slash, one dot, not first. */
+	if (web_static_name(path, name, sizeof(name), &ctype) == 1 && (strchr(name, '/') != NULL ||
+	    (dot = strchr(name, '.')) == NULL || dot == name || strchr(dot + 1, '.') != NULL || ctype == NULL))
+		abort();
+	if (web_cookie_get(line, WEB_SESSION_COOKIE, cookie, sizeof(cookie)) == 1 &&
+	    (cookie[0] == '\0' || strchr(cookie, ';') != NULL || strlen(cookie) >= sizeof(cookie)))
 		abort();
 	if (nl == NULL)
 		return 0;
