@@ -380,8 +380,12 @@ start_request(struct web *w, struct conn_state *cs, const char *method, const ch
 		return 0;
 	}
 	if (web_route_auth(r->route) != WEB_AUTH_NONE && authenticate(r, method, &status) != 1) {
-		if (status == 403)
-			audit_refused(r, method, url, r->session[0] != '\0' ? "csrf token missing or wrong" : "forbidden");
+		if (status == 403) {
+			const char *code = json_string_value(json_object_get(r->reply, "code"));
+
+			audit_refused(r, method, url, code != NULL && strcmp(code, "csrf") == 0 ?
+			    "csrf token missing or wrong" : "forbidden");
+		}
 		log_request(r, method, url, status);
 		*ret_r = send_reply(r, status, NULL, status == 401);
 		return 0;

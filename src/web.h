@@ -1,8 +1,11 @@
 /*
  * web: the daemon's HTTP side -- libmicrohttpd on [web] listen with its own
- * thread pool, the routing table, bearer-token authentication, and the JSON
- * API handlers (api-*.c). There is no TLS on this listener: config refuses a
- * non-loopback address unless [web] allow_remote = yes.
+ * thread pool, the routing table, bearer-token authentication, the
+ * dashboard's sessions (an HttpOnly cookie plus a CSRF token every
+ * state-changing call must echo) and its static files (a fixed pattern of
+ * names under [web] root, never a path), and the JSON API handlers
+ * (api-*.c). There is no TLS on this listener: config refuses a non-loopback
+ * address unless [web] allow_remote = yes.
  *
  * Every request body is capped (WEB_BODY_MAX) before it is parsed, every
  * connection has a timeout, and each pool thread opens its own store. The

@@ -266,6 +266,12 @@ def cookie_writes_need_the_csrf_token(env):
             assert st == 403 and body["code"] == "csrf", (method, path, extra, st, body)
     assert qid in cli_quarantined(env), "a refused call must not touch the message"
     assert any(a[0] == "q" and a[3] == "csrf token missing or wrong" for a in audit(env)), audit(env)
+    # with the right token a user still may not do what only admins do
+    st, _, body = call(env, "PUT", "/api/v1/filter/spam_cutoff", {"value": 0.9},
+                       headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert st == 403 and body["code"] == "forbidden", body
+    assert audit(env)[-1] == ("q", "PUT /api/v1/filter/{key}", "/api/v1/filter/spam_cutoff", "forbidden"), \
+        audit(env)[-1]
     st, _, body = call(env, "POST", f"/api/v1/quarantine/{qid}/confirm",
                        headers={"Cookie": cookie, "X-CSRF-Token": csrf})
     assert st == 200 and body["result"] == "confirmed", body
