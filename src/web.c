@@ -483,6 +483,9 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Reque
 	*con_cls = NULL;
 }
 
+/* libmicrohttpd's messages: its own format strings, checked as printf's. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
