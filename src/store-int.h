@@ -25,5 +25,7 @@ typedef int store_row_fn(sqlite3_stmt *stmt, void *arg);
 int store_each(struct store *st, sqlite3_stmt *stmt, store_row_fn *row, void *arg, const char **error_r);
 /* A malloc'd copy of a text column, or NULL for SQL NULL. */
 char *store_col_dup(sqlite3_stmt *stmt, int col);
+/* A user from the statement's first four columns: id, name, pwhash, admin. */
+void store_user_cols(sqlite3_stmt *stmt, struct store_user *u);
 
 #endif

@@ -32,8 +32,8 @@ store_user_add(struct store *st, const char *name, const char *pwhash, int admin
 	return 0;
 }
 
-static void
-fill_user(sqlite3_stmt *stmt, struct store_user *u)
+void
+store_user_cols(sqlite3_stmt *stmt, struct store_user *u)
 {
 	u->id = sqlite3_column_int64(stmt, 0);
 	u->name = store_col_dup(stmt, 1);
@@ -53,7 +53,7 @@ store_user_get(struct store *st, const char *name, struct store_user *u_r, const
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		fill_user(stmt, u_r);
+		store_user_cols(stmt, u_r);
 	else if (rc != SQLITE_DONE)
 		*error_r = store_error(st);
 	sqlite3_finalize(stmt);
@@ -86,7 +86,7 @@ user_row(sqlite3_stmt *stmt, void *arg)
 	struct store_user u;
 	int ret;
 
-	fill_user(stmt, &u);
+	store_user_cols(stmt, &u);
 	ret = w->cb(&u, w->ctx);
 	store_user_clear(&u);
 	return ret;

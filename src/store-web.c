@@ -143,10 +143,7 @@ store_api_token_find(struct store *st, const char *hash_hex, int64_t now, struct
 	sqlite3_bind_int64(stmt, 1, m.user_id);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		u_r->id = sqlite3_column_int64(stmt, 0);
-		u_r->name = store_col_dup(stmt, 1);
-		u_r->pwhash = store_col_dup(stmt, 2);
-		u_r->admin = sqlite3_column_int(stmt, 3);
+		store_user_cols(stmt, u_r);
 	} else if (rc != SQLITE_DONE)
 		*error_r = store_error(st);
 	sqlite3_finalize(stmt);
@@ -220,10 +217,7 @@ store_session_find(struct store *st, const char *hash_hex, int64_t now, struct s
 	sqlite3_bind_int64(stmt, 2, now);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		u_r->id = sqlite3_column_int64(stmt, 0);
-		u_r->name = store_col_dup(stmt, 1);
-		u_r->pwhash = store_col_dup(stmt, 2);
-		u_r->admin = sqlite3_column_int(stmt, 3);
+		store_user_cols(stmt, u_r);
 		c = sqlite3_column_text(stmt, 4);
 		if (c != NULL && strlen((const char *)c) < 65)
 			strcpy(csrf, (const char *)c);

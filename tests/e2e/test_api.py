@@ -9,8 +9,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import urllib.error
-import urllib.request
 
 import clients
 import mailgen
@@ -47,23 +45,10 @@ def setup(env):
 
 
 def call(env, method, path, user=None, body=None, raw=None, token=None, headers=None):
-    """(status, headers, parsed JSON body) of one request."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(env.base + path, data=data, method=method)
+    """(status, headers, parsed JSON body) of one request, as user's token by default."""
     if user is not None:
         token = env.tok[user]
-    if token is not None:
-        req.add_header("Authorization", "Bearer " + token)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.headers, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        payload = e.read()
-        return e.code, e.headers, json.loads(payload) if payload else None
+    return env.pg.api(method, path, body=body, raw=raw, token=token, headers=headers)
 
 
 def assert_error(got, status, code):
@@ -78,15 +63,11 @@ def ctx(env):
 
 def cli_quarantined(env):
     """{id: account} from popgate quarantine list."""
-    out = env.pg.cli("quarantine", "list").stdout.decode()
-    return {int(l.split("\t")[0]): l.split("\t")[1] for l in out.splitlines()}
+    return {int(f[0]): f[1] for f in env.pg.quarantine_list()}
 
 
 def wait_quarantined(env, login, n):
-    def ready():
-        clients.stat(env.pg.port_tls, login, PW, "implicit", ctx(env))   # a login asks for a sync
-        return sum(1 for a in cli_quarantined(env).values() if a == login) >= n
-    peers.wait_until(ready, 30, interval=0.5, what=f"{n} quarantined messages for {login}")
+    env.pg.wait_quarantined(login, PW, n)
 
 
 def totals(env):
@@ -95,8 +76,7 @@ def totals(env):
 
 
 def audit(env):
-    with sqlite3.connect(env.db) as c:
-        return c.execute("SELECT user, action, target, result FROM audit_log ORDER BY id").fetchall()
+    return env.pg.audit()
 
 
 def upstream_uidls(env, login):

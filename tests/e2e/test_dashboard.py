@@ -13,8 +13,6 @@ import os
 import sqlite3
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import clients
 import mailgen
@@ -86,38 +84,20 @@ def ctx(env):
 
 
 def cli_quarantined(env):
-    out = env.pg.cli("quarantine", "list").stdout.decode()
-    return {int(l.split("\t")[0]): l.split("\t")[1] for l in out.splitlines()}
+    return {int(f[0]): f[1] for f in env.pg.quarantine_list()}
 
 
 def wait_quarantined(env, login, n):
-    def ready():
-        clients.stat(env.pg.port_tls, login, PW, "implicit", ctx(env))
-        return sum(1 for a in cli_quarantined(env).values() if a == login) >= n
-    peers.wait_until(ready, 30, interval=0.5, what=f"{n} quarantined messages for {login}")
+    env.pg.wait_quarantined(login, PW, n)
 
 
 def audit(env):
-    with sqlite3.connect(env.db) as c:
-        return c.execute("SELECT user, action, target, result FROM audit_log ORDER BY id").fetchall()
+    return env.pg.audit()
 
 
 def call(env, method, path, body=None, headers=None):
-    """(status, headers, parsed body or raw bytes) of one request with urllib."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(env.base + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            st, h, raw = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        st, h, raw = e.code, e.headers, e.read()
-    if h.get("Content-Type", "").startswith("application/json"):
-        return st, h, json.loads(raw)
-    return st, h, raw
+    """(status, headers, parsed JSON or raw bytes) of one request with urllib."""
+    return env.pg.api(method, path, body=body, headers=headers)
 
 
 def raw_get(env, path):

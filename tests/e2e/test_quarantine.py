@@ -47,15 +47,11 @@ def upstream_uidls(env):
 
 def quarantined(env):
     """[(id, subject)] from popgate quarantine list."""
-    out = env.pg.cli("quarantine", "list").stdout.decode()
-    return [(int(l.split("\t")[0]), l.split("\t")[5]) for l in out.splitlines()]
+    return [(int(f[0]), f[5]) for f in env.pg.quarantine_list()]
 
 
 def wait_quarantined(env, n):
-    def ready():
-        clients.stat(env.pg.port_tls, "q/main", PW, "implicit", ctx(env))   # a login asks for a sync
-        return len(quarantined(env)) >= n
-    peers.wait_until(ready, 30, interval=0.5, what=f"{n} quarantined messages")
+    env.pg.wait_quarantined("q/main", PW, n)
 
 
 def totals(env):

@@ -14,15 +14,19 @@ peers.main(setup) runs them. To run one file by hand:
 
 POPGATE_KEEP_TMP=1 keeps the temp folder (configs, logs, maildirs).
 """
+import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import mailgen
 import tap
@@ -584,6 +588,47 @@ class Popgate:
 
     def list_add(self, kind, pattern):
         return self.cli("list", "add", kind, pattern)
+
+    def quarantine_list(self):
+        """popgate quarantine list, each line split at its tabs (id, account, date, ...)."""
+        out = self.cli("quarantine", "list").stdout.decode()
+        return [line.split("\t") for line in out.splitlines()]
+
+    def wait_quarantined(self, login, password, n, timeout=30):
+        """Logs in as login (a login asks for a sync) until its account has n quarantined messages."""
+        import clients
+
+        def ready():
+            clients.stat(self.port_tls, login, password, "implicit", self.ssl_context())
+            return sum(1 for f in self.quarantine_list() if f[1] == login) >= n
+        wait_until(ready, timeout, interval=0.5, what=f"{n} quarantined messages for {login}")
+
+    def audit(self):
+        """The audit log: (user, action, target, result) rows, oldest first."""
+        with sqlite3.connect(os.path.join(self.state_dir, "popgate.db")) as c:
+            return c.execute("SELECT user, action, target, result FROM audit_log ORDER BY id").fetchall()
+
+    def api(self, method, path, body=None, raw=None, token=None, headers=None):
+        """(status, headers, body) of one request to the web listener: body is the parsed
+        JSON when the answer is JSON, None when it is empty, the bytes otherwise."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.web_port}{path}", data=data, method=method)
+        if token is not None:
+            req.add_header("Authorization", "Bearer " + token)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                st, h, payload = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            st, h, payload = e.code, e.headers, e.read()
+        if not payload:
+            return st, h, None
+        if h.get("Content-Type", "").startswith("application/json"):
+            return st, h, json.loads(payload)
+        return st, h, payload
 
     def train(self, make_spam, make_ham, n=15, first=100):
         """Trains the filter on n spam and n ham messages, make_spam(i) and
