@@ -235,14 +235,17 @@ forget_gone(struct store *st, int64_t account_id, const struct pop3c_msg *msgs, 
 	*count_r = 0;
 	if (store_message_foreach(st, account_id, MSG_GONE, collect_local, &gone, error_r) == -1)
 		goto out;
-	if (gone.n > 0 && (up = calloc(n + 1, sizeof(*up))) == NULL) {
+	if (gone.n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if ((up = calloc(n + 1, sizeof(*up))) == NULL) {
 		*error_r = "out of memory";
 		goto out;
 	}
-	for (size_t i = 0; i < n && gone.n > 0; i++)
+	for (size_t i = 0; i < n; i++)
 		up[i] = msgs[i].uidl;
-	if (gone.n > 0)
-		qsort(up, n, sizeof(*up), cmp_uidl);
+	qsort(up, n, sizeof(*up), cmp_uidl);
 	for (size_t i = 0; i < gone.n; i++) {
 		const char *key = gone.v[i].uidl;
 
